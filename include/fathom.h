@@ -1,0 +1,471 @@
+/*
+ * fathom: deep dense neural networks whose signal propagation you can see.
+ *
+ * The one public header. Every public name starts with fm_ or FM_.
+ *
+ * Conventions
+ *  - Row-major, batch-major matrices: a batch of B samples of width n is a
+ *    float array [B][n]. Weights of a layer are [n_out][n_in] (PyTorch
+ *    nn.Linear layout); z = a_prev W^T + b.
+ *  - Every function that can fail returns an fm_status and, when `err` is not
+ *    NULL, writes a human-readable message into it. The library never prints,
+ *    exits or aborts on bad input.
+ *  - Objects come in fm_x_create / fm_x_free pairs; every free accepts NULL.
+ *    Pointers returned by accessors are borrowed: valid until the owning
+ *    object is freed (or, for batch buffers, until the next forward pass).
+ */
+#ifndef FATHOM_H
+#define FATHOM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FM_VERSION_STRING "0.1.0"
+/* Version of the model file's metadata layout (docs/formats.md). */
+#define FM_MODEL_FORMAT_VERSION 1
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum fm_status {
+    FM_OK = 0,
+    FM_ERR_ARG = 1,      /* an argument or option is invalid */
+    FM_ERR_NOMEM = 2,    /* an allocation failed or a size overflowed */
+    FM_ERR_IO = 3,       /* a file could not be opened, read or written */
+    FM_ERR_FORMAT = 4,   /* a file's contents are malformed */
+    FM_ERR_NUMERIC = 5,  /* a loss or gradient became Inf or NaN */
+    FM_ERR_STOPPED = 6   /* a callback asked to stop (not a failure) */
+} fm_status;
+
+typedef struct fm_error {
+    fm_status status;
+    char message[512];
+} fm_error;
+
+/* Short name of a status ("ok", "invalid argument", ...). Static string. */
+const char *fm_status_name(fm_status status);
+
+/* ------------------------------------------------------------ random numbers */
+
+/* xoshiro256** seeded through splitmix64. Each object that needs randomness
+ * owns one; there is no global generator. */
+typedef struct fm_rng {
+    uint64_t s[4];
+} fm_rng;
+
+void fm_rng_seed(fm_rng *rng, uint64_t seed);
+uint64_t fm_rng_next(fm_rng *rng);
+/* Uniform double in [0, 1) with 53 random bits. */
+double fm_rng_uniform(fm_rng *rng);
+/* Standard normal N(0, 1) (Marsaglia polar method, computed in double). */
+double fm_rng_normal(fm_rng *rng);
+/* Uniform integer in [0, n), unbiased. n > 0. */
+uint64_t fm_rng_below(fm_rng *rng, uint64_t n);
+/* The splitmix64 finaliser, used for deterministic per-sample hashing. */
+uint64_t fm_splitmix64(uint64_t x);
+
+/* -------------------------------------------------------------- activations */
+
+typedef enum fm_act_kind {
+    FM_ACT_LINEAR = 0,
+    FM_ACT_SIGMOID,
+    FM_ACT_TANH,
+    FM_ACT_RELU,
+    FM_ACT_LEAKY_RELU, /* alpha = negative slope (default 0.01) */
+    FM_ACT_ELU,        /* alpha (default 1) */
+    FM_ACT_SELU,       /* alpha, lambda (Klambauer et al. 2017 defaults) */
+    FM_ACT_GELU,       /* exact (erf) form */
+    FM_ACT_SILU,       /* z * sigmoid(z) */
+    FM_ACT_SOFTPLUS,   /* log(1 + e^z) */
+    FM_ACT_SOFTMAX,    /* output layer only, fused with cross-entropy */
+    FM_ACT_COUNT
+} fm_act_kind;
+
+#define FM_SELU_ALPHA 1.6732632423543772848170429916717
+#define FM_SELU_LAMBDA 1.0507009873554804934193349852946
+
+typedef struct fm_activation {
+    fm_act_kind kind;
+    double alpha;  /* leaky slope, ELU alpha or SELU alpha; unused otherwise */
+    double lambda; /* SELU scale; unused otherwise */
+} fm_activation;
+
+/* The activation `kind` with its default parameters. */
+fm_activation fm_activation_default(fm_act_kind kind);
+
+/* Parse "NAME" or "NAME:P1[,P2]": e.g. "relu", "leaky_relu:0.2", "elu:1.0",
+ * "selu" or "selu:ALPHA,LAMBDA" (the lecture's swapped pair is
+ * "selu:1.0507009873554805,1.6732632423543772"). */
+fm_status fm_activation_parse(const char *spec, fm_activation *out, fm_error *err);
+
+/* Canonical text of an activation, parsable by fm_activation_parse
+ * (parameters included when they differ from the defaults). */
+void fm_activation_format(const fm_activation *act, char *buf, size_t size);
+
+/* Name of an activation kind ("relu", ...); NULL for an invalid kind. */
+const char *fm_act_name(fm_act_kind kind);
+
+/* a[i] = phi(z[i]) for i < n. Softmax is row-wise and needs the row width:
+ * use fm_softmax_rows for it. */
+void fm_act_forward(const fm_activation *act, const float *z, float *a, size_t n);
+
+/* phi'(z) for one value, in double (also for the gradient checks). For
+ * softmax it returns 1 (the Jacobian is applied by the fused loss). */
+double fm_act_derivative(const fm_activation *act, double z);
+/* phi(z) for one value, in double. Softmax: returns z. */
+double fm_act_value(const fm_activation *act, double z);
+
+/* grad_z[i] = grad_a[i] * phi'(z[i]); grad_z may alias grad_a. */
+void fm_act_backward(const fm_activation *act, const float *z, const float *grad_a,
+                     float *grad_z, size_t n);
+
+/* Row-wise softmax of z [rows][cols] into a (a may alias z). */
+void fm_softmax_rows(const float *z, float *a, size_t rows, size_t cols);
+
+/* Largest value of |phi'(z)| over z (1 for relu, 1/4 for sigmoid, ...);
+ * used to judge saturation. */
+double fm_act_max_derivative(const fm_activation *act);
+
+/* ------------------------------------------------------------- initialisers */
+
+typedef enum fm_init_kind {
+    FM_INIT_AUTO = 0,   /* the variance-preserving choice for the layer's activation */
+    FM_INIT_FIXED,      /* Var[W] = param                                         */
+    FM_INIT_GLOROT,     /* Var[W] = 2 / (n_in + n_out)                             */
+    FM_INIT_HE,         /* Var[W] = 2 / ((1 + s^2) n_in), s = leaky slope (0 otherwise) */
+    FM_INIT_LECUN,      /* Var[W] = 1 / n_in                                       */
+    FM_INIT_ORTHOGONAL, /* W = gain * Q, Q with orthonormal rows (or columns);
+                         * Var[W] = gain^2 / max(n_in, n_out); gain = param (default 1) */
+    FM_INIT_TORCH,      /* PyTorch's nn.Linear default: U(+-1/sqrt(n_in)),
+                         * Var[W] = 1 / (3 n_in); bias U(+-1/sqrt(n_in)) too */
+    FM_INIT_COUNT
+} fm_init_kind;
+
+typedef struct fm_init {
+    fm_init_kind kind;
+    int uniform;  /* 0: normal N(0, Var); 1: uniform U(+-sqrt(3 Var)). Orthogonal ignores it. */
+    double param; /* FIXED: the variance; ORTHOGONAL: the gain; unused otherwise */
+} fm_init;
+
+/* Parse "auto", "normal:VAR", "uniform:VAR", "glorot", "glorot_uniform",
+ * "he", "he_uniform", "lecun", "lecun_uniform", "orthogonal[:GAIN]",
+ * "torch". ("xavier"/"kaiming" are accepted as aliases.) */
+fm_status fm_init_parse(const char *spec, fm_init *out, fm_error *err);
+void fm_init_format(const fm_init *init, char *buf, size_t size);
+
+/* The concrete initialiser that `auto` means for an activation:
+ * relu, gelu, silu, softplus, elu: he; leaky_relu: he with its slope;
+ * selu, linear, tanh: lecun; sigmoid, softmax: glorot. Always normal. */
+fm_init fm_init_auto_for(const fm_activation *act);
+
+/* The weight variance an initialiser gives a layer (auto resolved with act). */
+double fm_init_variance(const fm_init *init, const fm_activation *act, int n_in, int n_out);
+
+/* Fill w [n_out][n_in] (and b [n_out], zeroed except for FM_INIT_TORCH).
+ * Orthogonal needs scratch memory and may fail with FM_ERR_NOMEM. */
+fm_status fm_init_fill(const fm_init *init, const fm_activation *act, int n_in, int n_out,
+                       float *w, float *b, fm_rng *rng, fm_error *err);
+
+/* ----------------------------------------------------------------- network */
+
+/* Largest width and depth accepted (to reject absurd input before allocating). */
+#define FM_MAX_WIDTH 1000000
+#define FM_MAX_LAYERS 10000
+
+typedef struct fm_layer_spec {
+    int n_out;          /* width of the layer (> 0) */
+    fm_activation act;  /* its activation */
+    fm_init init;       /* its initialiser */
+    double dropout;     /* drop probability applied to this layer's output in
+                         * training, 0 <= p < 1; SELU layers use alpha-dropout,
+                         * others inverted dropout. Ignored on the output layer. */
+} fm_layer_spec;
+
+typedef struct fm_net fm_net;
+
+/* Create a network with n_in inputs and n_layers layers, initialised from
+ * `seed`. The same seed gives bit-identical weights. */
+fm_status fm_net_create(int n_in, const fm_layer_spec *layers, int n_layers, uint64_t seed,
+                        fm_net **out, fm_error *err);
+void fm_net_free(fm_net *net);
+
+int fm_net_n_in(const fm_net *net);
+int fm_net_n_out(const fm_net *net);
+int fm_net_n_layers(const fm_net *net);
+const fm_layer_spec *fm_net_layer(const fm_net *net, int layer);
+uint64_t fm_net_seed(const fm_net *net);
+fm_rng *fm_net_rng(fm_net *net);
+
+/* All parameters, contiguous: for each layer W [n_out][n_in] then b [n_out].
+ * Gradients have the same layout. */
+size_t fm_net_n_params(const fm_net *net);
+float *fm_net_params(fm_net *net);
+float *fm_net_grads(fm_net *net);
+float *fm_net_weight(fm_net *net, int layer);      /* view into params */
+float *fm_net_bias(fm_net *net, int layer);        /* view into params */
+float *fm_net_weight_grad(fm_net *net, int layer); /* view into grads */
+float *fm_net_bias_grad(fm_net *net, int layer);   /* view into grads */
+
+/* Reserve buffers for batches of up to `batch` samples (done automatically by
+ * the first forward pass of a larger batch; training reserves once). */
+fm_status fm_net_reserve(fm_net *net, int batch, fm_error *err);
+
+/* Forward pass of `batch` samples x [batch][n_in]. training != 0 applies
+ * dropout. Keeps z and a of every layer until the next forward pass. */
+fm_status fm_net_forward(fm_net *net, const float *x, int batch, int training, fm_error *err);
+
+/* Views of the last forward pass: z (pre-activation) and a (activation, before
+ * dropout) of a layer, each [batch][n_out]; the output is a of the last layer. */
+const float *fm_net_z(const fm_net *net, int layer);
+const float *fm_net_a(const fm_net *net, int layer);
+const float *fm_net_output(const fm_net *net);
+
+/* dL/dz of each layer after the last backward pass, [batch][n_out]. */
+const float *fm_net_delta(const fm_net *net, int layer);
+
+/* Backward pass for the last forward pass. grad_out is dL/dz of the output
+ * layer [batch][n_out] (as fm_loss_compute returns it). Overwrites the
+ * gradient block (does not accumulate). */
+fm_status fm_net_backward(fm_net *net, const float *x, const float *grad_out_z, fm_error *err);
+
+/* Convenience for inference: forward in chunks, copy outputs to y [rows][n_out]. */
+fm_status fm_net_predict(fm_net *net, const float *x, size_t rows, float *y, fm_error *err);
+
+/* ------------------------------------------------------------------ losses */
+
+typedef enum fm_loss_kind {
+    FM_LOSS_MSE = 0,   /* mean over all elements of (a - y)^2 */
+    FM_LOSS_CROSS_ENTROPY, /* softmax output; targets are class indices [B][1] */
+    FM_LOSS_BCE,       /* sigmoid output, fused (BCEWithLogits); targets in [0,1] */
+    FM_LOSS_HUBER,     /* PyTorch HuberLoss(delta), mean over all elements */
+    FM_LOSS_COUNT
+} fm_loss_kind;
+
+typedef struct fm_loss {
+    fm_loss_kind kind;
+    double delta; /* Huber threshold (default 1) */
+} fm_loss;
+
+fm_status fm_loss_parse(const char *spec, fm_loss *out, fm_error *err); /* "mse", "cross_entropy"/"ce", "bce", "huber[:DELTA]" */
+void fm_loss_format(const fm_loss *loss, char *buf, size_t size);
+const char *fm_loss_name(fm_loss_kind kind);
+
+/* Width of the target rows a loss expects for an output of width n_out
+ * (1 for cross-entropy, n_out otherwise). */
+int fm_loss_target_width(const fm_loss *loss, int n_out);
+
+/* Check that a loss fits a network's output activation (cross-entropy needs
+ * softmax, bce needs sigmoid, mse/huber refuse softmax). */
+fm_status fm_loss_check(const fm_loss *loss, const fm_activation *output_act, fm_error *err);
+
+/* Loss of the output layer (z and a [batch][n_out]) against targets
+ * [batch][target width]; writes dL/dz into grad_z [batch][n_out] when it is
+ * not NULL. *value receives the mean loss (double). Bad class indices or
+ * non-finite values give FM_ERR_ARG / FM_ERR_NUMERIC. */
+fm_status fm_loss_compute(const fm_loss *loss, const fm_activation *output_act, const float *z,
+                          const float *a, const float *targets, int batch, int n_out,
+                          double *value, float *grad_z, fm_error *err);
+
+/* -------------------------------------------------------------- optimisers */
+
+typedef enum fm_optim_kind { FM_OPTIM_SGD = 0, FM_OPTIM_ADAM, FM_OPTIM_ADAMW, FM_OPTIM_COUNT } fm_optim_kind;
+
+typedef enum fm_schedule_kind { FM_SCHEDULE_CONSTANT = 0, FM_SCHEDULE_STEP, FM_SCHEDULE_COSINE } fm_schedule_kind;
+
+typedef struct fm_optim_config {
+    fm_optim_kind kind;
+    double lr;            /* learning rate mu */
+    double momentum;      /* SGD */
+    double dampening;     /* SGD */
+    int nesterov;         /* SGD */
+    double beta1, beta2;  /* Adam(W) */
+    double eps;           /* Adam(W) */
+    double weight_decay;  /* L2 for SGD/Adam, decoupled for AdamW */
+    double clip_norm;     /* > 0: clip the global gradient norm to this */
+    fm_schedule_kind schedule;
+    int step_size;        /* STEP: epochs between decays */
+    double gamma;         /* STEP: decay factor */
+    double lr_min;        /* COSINE: final learning rate */
+} fm_optim_config;
+
+/* PyTorch's defaults: SGD lr 0.01; Adam betas (0.9, 0.999), eps 1e-8; AdamW
+ * weight decay 0.01; no clipping; constant schedule. */
+fm_optim_config fm_optim_config_default(fm_optim_kind kind);
+fm_status fm_optim_parse_kind(const char *name, fm_optim_kind *out, fm_error *err);
+const char *fm_optim_name(fm_optim_kind kind);
+
+typedef struct fm_optim fm_optim;
+
+fm_status fm_optim_create(const fm_optim_config *config, size_t n_params, fm_optim **out, fm_error *err);
+void fm_optim_free(fm_optim *opt);
+const fm_optim_config *fm_optim_get_config(const fm_optim *opt);
+
+/* One update of params from grads with learning rate lr (PyTorch's rules). */
+void fm_optim_step(fm_optim *opt, float *params, const float *grads, double lr);
+
+/* Learning rate for an epoch (0-based) of `epochs` under the schedule. */
+double fm_schedule_lr(const fm_optim_config *config, int epoch, int epochs);
+
+/* Global L2 norm of the gradient (double); scales the gradient by
+ * max_norm / (norm + 1e-6) when that is below 1 (torch clip_grad_norm_). */
+double fm_clip_grad_norm(float *grads, size_t n, double max_norm);
+
+/* ------------------------------------------------------------------ data */
+
+/* A table of samples: inputs x [rows][n_in] and targets y [rows][n_out]
+ * (y may be NULL when there are no targets). Names are owned copies. */
+typedef struct fm_dataset {
+    size_t rows;
+    int n_in;
+    int n_out;
+    float *x;
+    float *y;
+    char **in_names;  /* n_in names (may be NULL) */
+    char **out_names; /* n_out names (may be NULL) */
+    size_t skipped;   /* rows skipped as bad (when asked to skip) */
+} fm_dataset;
+
+void fm_dataset_free(fm_dataset *ds); /* frees the contents and the struct */
+
+/* Allocate an empty dataset with room for rows x (n_in + n_out). */
+fm_status fm_dataset_alloc(size_t rows, int n_in, int n_out, fm_dataset **out, fm_error *err);
+
+/* Split off the rows whose index i satisfies
+ * fm_splitmix64(seed ^ i) % 1e6 < fraction * 1e6 into *val (deterministic);
+ * the rest stay in *train. Both are new datasets. */
+fm_status fm_dataset_split(const fm_dataset *all, double fraction, uint64_t seed, fm_dataset **train,
+                           fm_dataset **val, fm_error *err);
+
+/* Column selection for readers. A spec is a comma-separated list of names
+ * (CSV header names) or 0-based indices and ranges "0-7" (any format). NULL
+ * or "" for inputs means every column not used as a target. */
+typedef struct fm_read_options {
+    const char *inputs;
+    const char *targets;
+    int skip_bad_rows; /* 1: skip rows with missing/non-numeric values and count them */
+} fm_read_options;
+
+/* CSV with a header line. Comma separated; fields may be quoted. */
+fm_status fm_csv_read(const char *path, const fm_read_options *opts, fm_dataset **out, fm_error *err);
+/* Write a [rows][cols] matrix with a header line; atomic (temp file + rename). */
+fm_status fm_csv_write(const char *path, const float *data, size_t rows, int cols,
+                       char *const *names, fm_error *err);
+
+/* NPY: 2-D (or 1-D, as one column) float32/float64, C order, little endian. */
+fm_status fm_npy_read_matrix(const char *path, float **data, size_t *rows, int *cols, fm_error *err);
+fm_status fm_npy_read(const char *path, const fm_read_options *opts, fm_dataset **out, fm_error *err);
+/* Write float32 [rows][cols], atomic. */
+fm_status fm_npy_write(const char *path, const float *data, size_t rows, int cols, fm_error *err);
+
+/* IDX (optionally gzip-compressed) as in MNIST/Fashion-MNIST: unsigned-byte
+ * images of any shape, flattened to rows and scaled to [0, 1] when `scale`;
+ * label files give one column. */
+fm_status fm_idx_read_matrix(const char *path, int scale, float **data, size_t *rows, int *cols, fm_error *err);
+
+/* Read any supported format by extension (.csv, .npy, .idx/.gz/-ubyte).
+ * When target_path is not NULL the targets come from that file (all its
+ * columns) and `opts->targets` must be NULL. */
+fm_status fm_data_read(const char *path, const char *target_path, const fm_read_options *opts,
+                       fm_dataset **out, fm_error *err);
+
+/* --------------------------------------------------------- standardisation */
+
+typedef struct fm_standardizer {
+    int n;
+    float *mean; /* [n] */
+    float *std;  /* [n]; a constant column gets std 1 */
+} fm_standardizer;
+
+/* Fit mean and population standard deviation of data [rows][n] (double sums).
+ * Non-finite values give FM_ERR_NUMERIC naming the column. */
+fm_status fm_standardizer_fit(const float *data, size_t rows, int n, fm_standardizer **out, fm_error *err);
+fm_status fm_standardizer_create(int n, const float *mean, const float *std, fm_standardizer **out, fm_error *err);
+void fm_standardizer_free(fm_standardizer *s);
+void fm_standardize(const fm_standardizer *s, float *data, size_t rows);   /* (x - mean) / std */
+void fm_unstandardize(const fm_standardizer *s, float *data, size_t rows); /* x * std + mean */
+
+/* ------------------------------------------------------------------ model */
+
+/* A trained model: the network, its standardisation and what it was trained on. */
+typedef struct fm_model {
+    fm_net *net;
+    fm_standardizer *input_std;  /* may be NULL */
+    fm_standardizer *target_std; /* may be NULL (classification) */
+    fm_loss loss;
+    char **in_names;   /* n_in input column names (may be NULL) */
+    char **out_names;  /* n_out target column names (may be NULL) */
+    int n_target_names;
+    char *training_json; /* training settings as a JSON object text (may be NULL) */
+} fm_model;
+
+void fm_model_free(fm_model *model); /* frees everything it owns, and itself */
+
+/* Save as safetensors (docs/formats.md), atomically. */
+fm_status fm_model_save(const fm_model *model, const char *path, fm_error *err);
+/* Load and validate every field. */
+fm_status fm_model_load(const char *path, fm_model **out, fm_error *err);
+
+/* ----------------------------------------------------------------- training */
+
+typedef struct fm_train_options {
+    int epochs;
+    int batch;
+    int shuffle;          /* 1: reshuffle each epoch */
+    int patience;         /* > 0: early stopping on validation loss */
+    uint64_t seed;        /* shuffling and dropout */
+    double progress_interval; /* seconds between progress callbacks (0: every batch) */
+} fm_train_options;
+
+fm_train_options fm_train_options_default(void);
+
+typedef struct fm_train_progress {
+    int epoch;            /* 0-based */
+    int epochs;
+    size_t batch_index;   /* within the epoch */
+    size_t batches;       /* per epoch */
+    size_t step;          /* global optimiser steps so far */
+    double lr;
+    double train_loss;    /* running mean over the epoch so far */
+    double val_loss;      /* NaN when there is no validation data or not yet */
+    double val_metric;    /* accuracy (classification) or RMSE in standardised units; NaN if none */
+    double samples_per_s;
+    double elapsed_s;
+    double eta_s;         /* estimated time left */
+    int end_of_epoch;     /* 1 when called after an epoch */
+} fm_train_progress;
+
+/* Called during training; return non-zero to stop (training then returns
+ * FM_ERR_STOPPED after keeping the weights it has). */
+typedef int (*fm_train_callback)(const fm_train_progress *progress, void *user);
+
+typedef struct fm_train_result {
+    int epochs_run;
+    size_t steps;
+    double final_train_loss;
+    double best_val_loss; /* NaN without validation */
+    int best_epoch;       /* -1 without validation */
+    int stopped_early;
+} fm_train_result;
+
+/* Train `net` on `train` (already standardised) with the optimiser and loss.
+ * `val` may be NULL. With patience, the best weights seen are restored at the
+ * end. A non-finite loss stops training with FM_ERR_NUMERIC naming the epoch
+ * and step. No allocation happens inside a step. */
+fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_train_options *opts,
+                   const fm_dataset *train, const fm_dataset *val, fm_train_callback on_progress,
+                   void *user, fm_train_result *result, fm_error *err);
+
+/* Mean loss and metric (accuracy for cross-entropy, otherwise RMSE of the
+ * standardised outputs) of a dataset. */
+fm_status fm_evaluate(fm_net *net, const fm_loss *loss, const fm_dataset *data, double *loss_value,
+                      double *metric, fm_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FATHOM_H */

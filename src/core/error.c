@@ -1,0 +1,80 @@
+/* Status codes and error messages: the library reports, the caller decides. */
+#include "core/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *fm_status_name(fm_status status)
+{
+    switch (status) {
+    case FM_OK: return "ok";
+    case FM_ERR_ARG: return "invalid argument";
+    case FM_ERR_NOMEM: return "out of memory";
+    case FM_ERR_IO: return "input/output error";
+    case FM_ERR_FORMAT: return "malformed file";
+    case FM_ERR_NUMERIC: return "numerical failure";
+    case FM_ERR_STOPPED: return "stopped";
+    }
+    return "unknown status";
+}
+
+fm_status fm_fail(fm_error *err, fm_status status, const char *fmt, ...)
+{
+    if (err) {
+        va_list args;
+        va_start(args, fmt);
+        err->status = status;
+        vsnprintf(err->message, sizeof err->message, fmt, args);
+        va_end(args);
+    }
+    return status;
+}
+
+void fm_error_clear(fm_error *err)
+{
+    if (err) {
+        err->status = FM_OK;
+        err->message[0] = '\0';
+    }
+}
+
+int fm_mul_size(size_t a, size_t b, size_t *out)
+{
+    if (a != 0 && b > (size_t)-1 / a)
+        return 0;
+    *out = a * b;
+    return 1;
+}
+
+void *fm_alloc_array(size_t count, size_t size)
+{
+    size_t bytes;
+    if (!fm_mul_size(count, size, &bytes))
+        return NULL;
+    return malloc(bytes ? bytes : 1);
+}
+
+void *fm_calloc_array(size_t count, size_t size)
+{
+    if (count != 0 && size > (size_t)-1 / count)
+        return NULL;
+    return calloc(count ? count : 1, size ? size : 1);
+}
+
+char *fm_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *copy = malloc(n);
+    if (copy)
+        memcpy(copy, s, n);
+    return copy;
+}
+
+double fm_now_seconds(void)
+{
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

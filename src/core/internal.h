@@ -1,0 +1,36 @@
+/* Internal helpers shared by the library's sources; not part of the public API. */
+#ifndef FATHOM_INTERNAL_H
+#define FATHOM_INTERNAL_H
+
+#include "fathom.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#if defined(__GNUC__)
+#define FM_PRINTF(fmt_index, args_index) __attribute__((format(printf, fmt_index, args_index)))
+#else
+#define FM_PRINTF(fmt_index, args_index)
+#endif
+
+/* Record status and a printf-style message in err (when not NULL); returns status
+ * so that callers can write `return fm_fail(err, FM_ERR_ARG, "...")`. */
+fm_status fm_fail(fm_error *err, fm_status status, const char *fmt, ...) FM_PRINTF(3, 4);
+
+/* Mark err as success. */
+void fm_error_clear(fm_error *err);
+
+/* a * b without overflow; returns 0 and leaves *out untouched on overflow. */
+int fm_mul_size(size_t a, size_t b, size_t *out);
+
+/* malloc of count elements of size bytes, NULL on overflow or failure. */
+void *fm_alloc_array(size_t count, size_t size);
+void *fm_calloc_array(size_t count, size_t size);
+
+/* strdup that the C11 standard library lacks. */
+char *fm_strdup(const char *s);
+
+/* Monotonic wall-clock seconds. */
+double fm_now_seconds(void);
+
+#endif

@@ -1,0 +1,358 @@
+/* The activation table: for each activation its name, phi, phi' (always from the
+ * pre-activation z), the initialiser `auto` picks for it, and the largest value of
+ * phi' that the saturation rule compares against. */
+#include "core/internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct act_info {
+    const char *name;
+    const char *alias; /* accepted when parsing, never written */
+    int n_params;      /* parameters accepted after the colon */
+    fm_init_kind auto_init;
+} act_info;
+
+static const act_info ACT_TABLE[FM_ACT_COUNT] = {
+    [FM_ACT_LINEAR] = {"linear", "identity", 0, FM_INIT_LECUN},
+    [FM_ACT_SIGMOID] = {"sigmoid", NULL, 0, FM_INIT_GLOROT},
+    [FM_ACT_TANH] = {"tanh", NULL, 0, FM_INIT_LECUN},
+    [FM_ACT_RELU] = {"relu", NULL, 0, FM_INIT_HE},
+    [FM_ACT_LEAKY_RELU] = {"leaky_relu", "leakyrelu", 1, FM_INIT_HE},
+    [FM_ACT_ELU] = {"elu", NULL, 1, FM_INIT_HE},
+    [FM_ACT_SELU] = {"selu", NULL, 2, FM_INIT_LECUN},
+    [FM_ACT_GELU] = {"gelu", NULL, 0, FM_INIT_HE},
+    [FM_ACT_SILU] = {"silu", "swish", 0, FM_INIT_HE},
+    [FM_ACT_SOFTPLUS] = {"softplus", NULL, 0, FM_INIT_HE},
+    [FM_ACT_SOFTMAX] = {"softmax", NULL, 0, FM_INIT_GLOROT},
+};
+
+const char *fm_act_name(fm_act_kind kind)
+{
+    if ((int)kind < 0 || kind >= FM_ACT_COUNT)
+        return NULL;
+    return ACT_TABLE[kind].name;
+}
+
+fm_init fm_init_auto_for(const fm_activation *act)
+{
+    fm_init init = {FM_INIT_LECUN, 0, 0.0};
+    if ((int)act->kind >= 0 && act->kind < FM_ACT_COUNT)
+        init.kind = ACT_TABLE[act->kind].auto_init;
+    return init;
+}
+
+fm_activation fm_activation_default(fm_act_kind kind)
+{
+    fm_activation act = {kind, 0.0, 0.0};
+    switch (kind) {
+    case FM_ACT_LEAKY_RELU: act.alpha = 0.01; break;
+    case FM_ACT_ELU: act.alpha = 1.0; break;
+    case FM_ACT_SELU:
+        act.alpha = FM_SELU_ALPHA;
+        act.lambda = FM_SELU_LAMBDA;
+        break;
+    default: break;
+    }
+    return act;
+}
+
+static int parse_number(const char *text, size_t len, double *out)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof buf)
+        return 0;
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    char *end;
+    errno = 0;
+    double value = strtod(buf, &end);
+    if (*end != '\0' || errno == ERANGE || !isfinite(value))
+        return 0;
+    *out = value;
+    return 1;
+}
+
+fm_status fm_activation_parse(const char *spec, fm_activation *out, fm_error *err)
+{
+    if (!spec || !*spec)
+        return fm_fail(err, FM_ERR_ARG, "empty activation name");
+    const char *colon = strchr(spec, ':');
+    size_t name_len = colon ? (size_t)(colon - spec) : strlen(spec);
+    int kind = -1;
+    for (int k = 0; k < FM_ACT_COUNT; k++) {
+        const act_info *info = &ACT_TABLE[k];
+        if ((strlen(info->name) == name_len && strncmp(spec, info->name, name_len) == 0) ||
+            (info->alias && strlen(info->alias) == name_len && strncmp(spec, info->alias, name_len) == 0)) {
+            kind = k;
+            break;
+        }
+    }
+    if (kind < 0)
+        return fm_fail(err, FM_ERR_ARG,
+                       "unknown activation \"%.*s\" (known: linear, sigmoid, tanh, relu, leaky_relu, elu, "
+                       "selu, gelu, silu, softplus, softmax)",
+                       (int)(name_len > 64 ? 64 : name_len), spec);
+    fm_activation act = fm_activation_default((fm_act_kind)kind);
+    if (colon) {
+        double params[2];
+        int n = 0;
+        const char *p = colon + 1;
+        for (;;) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            if (n >= ACT_TABLE[kind].n_params)
+                return fm_fail(err, FM_ERR_ARG, "activation \"%s\" takes %d parameter%s", ACT_TABLE[kind].name,
+                               ACT_TABLE[kind].n_params, ACT_TABLE[kind].n_params == 1 ? "" : "s");
+            if (!parse_number(p, len, &params[n]))
+                return fm_fail(err, FM_ERR_ARG, "activation \"%s\": \"%.*s\" is not a finite number",
+                               ACT_TABLE[kind].name, (int)(len > 64 ? 64 : len), p);
+            n++;
+            if (!comma)
+                break;
+            p = comma + 1;
+        }
+        if (n >= 1)
+            act.alpha = params[0];
+        if (n >= 2)
+            act.lambda = params[1];
+    }
+    if (act.kind == FM_ACT_LEAKY_RELU && !(act.alpha >= 0.0 && act.alpha <= 1.0))
+        return fm_fail(err, FM_ERR_ARG, "leaky_relu slope %g must lie in [0, 1]", act.alpha);
+    if ((act.kind == FM_ACT_ELU || act.kind == FM_ACT_SELU) && !(act.alpha > 0.0))
+        return fm_fail(err, FM_ERR_ARG, "%s alpha %g must be positive", ACT_TABLE[kind].name, act.alpha);
+    if (act.kind == FM_ACT_SELU && !(act.lambda > 0.0))
+        return fm_fail(err, FM_ERR_ARG, "selu lambda %g must be positive", act.lambda);
+    *out = act;
+    return FM_OK;
+}
+
+void fm_activation_format(const fm_activation *act, char *buf, size_t size)
+{
+    const char *name = fm_act_name(act->kind);
+    fm_activation def = fm_activation_default(act->kind);
+    if (!name)
+        name = "invalid";
+    if (act->kind == FM_ACT_SELU && (act->alpha != def.alpha || act->lambda != def.lambda))
+        snprintf(buf, size, "%s:%.17g,%.17g", name, act->alpha, act->lambda);
+    else if ((act->kind == FM_ACT_LEAKY_RELU || act->kind == FM_ACT_ELU) && act->alpha != def.alpha)
+        snprintf(buf, size, "%s:%.17g", name, act->alpha);
+    else
+        snprintf(buf, size, "%s", name);
+}
+
+/* ---- scalar reference forms, in double ---- */
+
+static double sigmoid_d(double z) { return z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z)); }
+
+double fm_act_value(const fm_activation *act, double z)
+{
+    switch (act->kind) {
+    case FM_ACT_LINEAR: return z;
+    case FM_ACT_SIGMOID: return sigmoid_d(z);
+    case FM_ACT_TANH: return tanh(z);
+    case FM_ACT_RELU: return z > 0 ? z : 0.0;
+    case FM_ACT_LEAKY_RELU: return z > 0 ? z : act->alpha * z;
+    case FM_ACT_ELU: return z > 0 ? z : act->alpha * expm1(z);
+    case FM_ACT_SELU: return act->lambda * (z > 0 ? z : act->alpha * expm1(z));
+    case FM_ACT_GELU: return 0.5 * z * (1.0 + erf(z * M_SQRT1_2));
+    case FM_ACT_SILU: return z * sigmoid_d(z);
+    case FM_ACT_SOFTPLUS: return (z > 0 ? z : 0.0) + log1p(exp(-fabs(z)));
+    case FM_ACT_SOFTMAX:
+    case FM_ACT_COUNT: break;
+    }
+    return z;
+}
+
+double fm_act_derivative(const fm_activation *act, double z)
+{
+    switch (act->kind) {
+    case FM_ACT_LINEAR: return 1.0;
+    case FM_ACT_SIGMOID: {
+        double s = sigmoid_d(z);
+        return s * (1.0 - s);
+    }
+    case FM_ACT_TANH: {
+        double t = tanh(z);
+        return 1.0 - t * t;
+    }
+    case FM_ACT_RELU: return z > 0 ? 1.0 : 0.0;
+    case FM_ACT_LEAKY_RELU: return z > 0 ? 1.0 : act->alpha;
+    case FM_ACT_ELU: return z > 0 ? 1.0 : act->alpha * exp(z);
+    case FM_ACT_SELU: return act->lambda * (z > 0 ? 1.0 : act->alpha * exp(z));
+    case FM_ACT_GELU: return 0.5 * (1.0 + erf(z * M_SQRT1_2)) + z * exp(-0.5 * z * z) * (0.5 * M_2_SQRTPI * M_SQRT1_2);
+    case FM_ACT_SILU: {
+        double s = sigmoid_d(z);
+        return s * (1.0 + z * (1.0 - s));
+    }
+    case FM_ACT_SOFTPLUS: return sigmoid_d(z);
+    case FM_ACT_SOFTMAX:
+    case FM_ACT_COUNT: break;
+    }
+    return 1.0;
+}
+
+double fm_act_max_derivative(const fm_activation *act)
+{
+    switch (act->kind) {
+    case FM_ACT_SIGMOID: return 0.25;
+    case FM_ACT_LEAKY_RELU: return act->alpha > 1.0 ? act->alpha : 1.0;
+    case FM_ACT_ELU: return act->alpha > 1.0 ? act->alpha : 1.0;
+    case FM_ACT_SELU: return act->lambda * (act->alpha > 1.0 ? act->alpha : 1.0);
+    /* GELU' peaks at z = sqrt(2): 0.5 (1 + erf(1)) + sqrt(2) e^-1 / sqrt(2 pi). */
+    case FM_ACT_GELU: return 0.5 * (1.0 + erf(1.0)) + M_SQRT2 * exp(-1.0) * (0.5 * M_2_SQRTPI * M_SQRT1_2);
+    /* SiLU' peaks where 1 + z (1 - s) (1 - 2 s) ... = 0 is solved: z ~ 2.3994. */
+    case FM_ACT_SILU: return 1.0998393194;
+    default: return 1.0;
+    }
+}
+
+/* ---- vector forms in float, the training path ---- */
+
+static inline float sigmoid_f(float z)
+{
+    if (z >= 0.0f)
+        return 1.0f / (1.0f + expf(-z));
+    float e = expf(z);
+    return e / (1.0f + e);
+}
+
+void fm_act_forward(const fm_activation *act, const float *z, float *a, size_t n)
+{
+    const float alpha = (float)act->alpha, lambda = (float)act->lambda;
+    switch (act->kind) {
+    case FM_ACT_LINEAR:
+    case FM_ACT_SOFTMAX: /* row-wise: fm_softmax_rows does it */
+    case FM_ACT_COUNT:
+        if (a != z)
+            memmove(a, z, n * sizeof *a);
+        break;
+    case FM_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++)
+            a[i] = sigmoid_f(z[i]);
+        break;
+    case FM_ACT_TANH:
+        for (size_t i = 0; i < n; i++)
+            a[i] = tanhf(z[i]);
+        break;
+    case FM_ACT_RELU:
+        for (size_t i = 0; i < n; i++)
+            a[i] = z[i] > 0.0f ? z[i] : 0.0f;
+        break;
+    case FM_ACT_LEAKY_RELU:
+        for (size_t i = 0; i < n; i++)
+            a[i] = z[i] > 0.0f ? z[i] : alpha * z[i];
+        break;
+    case FM_ACT_ELU:
+        for (size_t i = 0; i < n; i++)
+            a[i] = z[i] > 0.0f ? z[i] : alpha * expm1f(z[i]);
+        break;
+    case FM_ACT_SELU: {
+        const float lambda_alpha = (float)(act->lambda * act->alpha);
+        for (size_t i = 0; i < n; i++)
+            a[i] = z[i] > 0.0f ? lambda * z[i] : lambda_alpha * expm1f(z[i]);
+        break;
+    }
+    case FM_ACT_GELU:
+        for (size_t i = 0; i < n; i++)
+            a[i] = 0.5f * z[i] * (1.0f + erff(z[i] * (float)M_SQRT1_2));
+        break;
+    case FM_ACT_SILU:
+        for (size_t i = 0; i < n; i++)
+            a[i] = z[i] * sigmoid_f(z[i]);
+        break;
+    case FM_ACT_SOFTPLUS:
+        for (size_t i = 0; i < n; i++)
+            a[i] = (z[i] > 0.0f ? z[i] : 0.0f) + log1pf(expf(-fabsf(z[i])));
+        break;
+    }
+}
+
+void fm_act_backward(const fm_activation *act, const float *z, const float *grad_a, float *grad_z, size_t n)
+{
+    const float alpha = (float)act->alpha, lambda = (float)act->lambda;
+    switch (act->kind) {
+    case FM_ACT_LINEAR:
+    case FM_ACT_SOFTMAX: /* the fused loss already returns dL/dz */
+    case FM_ACT_COUNT:
+        if (grad_z != grad_a)
+            memmove(grad_z, grad_a, n * sizeof *grad_z);
+        break;
+    case FM_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++) {
+            float s = sigmoid_f(z[i]);
+            grad_z[i] = grad_a[i] * s * (1.0f - s);
+        }
+        break;
+    case FM_ACT_TANH:
+        for (size_t i = 0; i < n; i++) {
+            float t = tanhf(z[i]);
+            grad_z[i] = grad_a[i] * (1.0f - t * t);
+        }
+        break;
+    case FM_ACT_RELU:
+        /* Zero at z <= 0 exactly: a unit inactive on every sample learns nothing. */
+        for (size_t i = 0; i < n; i++)
+            grad_z[i] = z[i] > 0.0f ? grad_a[i] : 0.0f;
+        break;
+    case FM_ACT_LEAKY_RELU:
+        for (size_t i = 0; i < n; i++)
+            grad_z[i] = z[i] > 0.0f ? grad_a[i] : alpha * grad_a[i];
+        break;
+    case FM_ACT_ELU:
+        for (size_t i = 0; i < n; i++)
+            grad_z[i] = z[i] > 0.0f ? grad_a[i] : grad_a[i] * alpha * expf(z[i]);
+        break;
+    case FM_ACT_SELU: {
+        const float lambda_alpha = (float)(act->lambda * act->alpha);
+        for (size_t i = 0; i < n; i++)
+            grad_z[i] = grad_a[i] * (z[i] > 0.0f ? lambda : lambda_alpha * expf(z[i]));
+        break;
+    }
+    case FM_ACT_GELU: {
+        const float inv_sqrt_2pi = (float)(0.5 * M_2_SQRTPI * M_SQRT1_2);
+        for (size_t i = 0; i < n; i++) {
+            float x = z[i];
+            float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
+            grad_z[i] = grad_a[i] * (cdf + x * expf(-0.5f * x * x) * inv_sqrt_2pi);
+        }
+        break;
+    }
+    case FM_ACT_SILU:
+        for (size_t i = 0; i < n; i++) {
+            float s = sigmoid_f(z[i]);
+            grad_z[i] = grad_a[i] * s * (1.0f + z[i] * (1.0f - s));
+        }
+        break;
+    case FM_ACT_SOFTPLUS:
+        for (size_t i = 0; i < n; i++)
+            grad_z[i] = grad_a[i] * sigmoid_f(z[i]);
+        break;
+    }
+}
+
+void fm_softmax_rows(const float *z, float *a, size_t rows, size_t cols)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *zr = z + r * cols;
+        float *ar = a + r * cols;
+        float max = zr[0];
+        for (size_t c = 1; c < cols; c++)
+            if (zr[c] > max)
+                max = zr[c];
+        /* Sums in double: the normaliser of a wide softmax loses digits in float. */
+        double sum = 0.0;
+        for (size_t c = 0; c < cols; c++) {
+            float e = expf(zr[c] - max);
+            ar[c] = e;
+            sum += e;
+        }
+        float inv = (float)(1.0 / sum);
+        for (size_t c = 0; c < cols; c++)
+            ar[c] *= inv;
+    }
+}

@@ -1,0 +1,63 @@
+/* What the subcommands of the fathom CLI share: exit codes, error reporting,
+ * number and list parsing, and loading data the way a model expects it. */
+#ifndef FATHOM_CLI_H
+#define FATHOM_CLI_H
+
+#include "fathom.h"
+
+/* Exit codes, documented in README.md and `fathom --help`. */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAILURE_OTHER = 1,
+    EXIT_USAGE = 2,     /* bad command line or option value */
+    EXIT_IO = 3,        /* a file could not be read or written */
+    EXIT_FORMAT = 4,    /* a file's contents are malformed */
+    EXIT_DIVERGED = 5,  /* training diverged: loss or gradients not finite */
+    EXIT_NOMEM = 6,     /* out of memory */
+    EXIT_STOPPED = 7    /* interrupted */
+};
+
+/* Exit code for a library status. */
+int cli_exit_code(fm_status status);
+
+/* Print "fathom COMMAND: message" to stderr and return the exit code for err. */
+int cli_report(const char *command, const fm_error *err);
+
+/* Print "fathom COMMAND: <formatted>" and a hint to run --help; returns EXIT_USAGE. */
+int cli_usage_error(const char *command, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Fill err with a status and a formatted message; returns the status. */
+fm_status cli_fail(fm_error *err, fm_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Strict number parsing of option values: the whole text must be a number in range. */
+int cli_parse_int(const char *text, long min, long max, long *out);
+int cli_parse_double(const char *text, double min, double max, double *out);
+
+/* Set the number of BLAS threads (0: leave OpenBLAS's default). */
+void cli_set_threads(int threads);
+
+/* Subcommands: each returns an exit code. argv[0] is the subcommand's name. */
+int cmd_train(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+/* Read the data a model applies to: for CSV the model's input columns by name
+ * (and its target columns when with_targets and present), for other formats
+ * `inputs`/`targets` specs or all columns. Values stay in original units. */
+fm_status cli_read_model_data(const fm_model *model, const char *path, const char *target_path, const char *inputs,
+                              const char *targets, int with_targets, int skip_bad, fm_dataset **out, fm_error *err);
+
+/* Report of a model's quality on data with standardised inputs and targets in original units:
+ * prints loss, and RMSE per target or accuracy, to stdout. Returns FM_OK or an error. */
+fm_status cli_print_evaluation(fm_model *model, fm_dataset *data, const char *label, fm_error *err);
+
+#endif

@@ -1,0 +1,729 @@
+/* fathom train: read data, standardise it on the training split, build (or
+ * load) a network, train it with a live progress line, report the result on
+ * the validation data beside the predict-the-mean baseline, save the model. */
+#include "cli.h"
+
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_OVERRIDES 64
+
+static const char *const COMMAND = "train";
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: fathom train --data FILE [options] --out MODEL.safetensors\n"
+            "\n"
+            "data:\n"
+            "  --data FILE            training data: .csv (with header), .npy (2-D), IDX (-ubyte[.gz])\n"
+            "  --target-data FILE     targets from a second file (e.g. IDX labels, y.npy)\n"
+            "  --inputs COLS          input columns: names or 0-based indices/ranges (default: all but targets)\n"
+            "  --targets COLS         target columns (regression) or the class-label column\n"
+            "  --val-data FILE        validation data (same columns); default: a split of --data\n"
+            "  --val-split F          fraction held out for validation (default 0.1; 0 for none)\n"
+            "  --skip-bad-rows        skip rows with missing or non-numeric values (counted) instead of failing\n"
+            "network:\n"
+            "  --layers SPEC          hidden widths: 64,64,64 or 256x8 or 256x4,128 (default 64,64)\n"
+            "  --act ACT              hidden activation (default relu): linear sigmoid tanh relu leaky_relu[:SLOPE]\n"
+            "                         elu[:ALPHA] selu[:ALPHA,LAMBDA] gelu silu softplus\n"
+            "  --init INIT            initialiser (default auto): auto normal:VAR uniform:VAR glorot he lecun\n"
+            "                         (each also _uniform) orthogonal[:GAIN] torch\n"
+            "  --act-at L=ACT         activation of layer L (1-based; the output layer is the last), repeatable\n"
+            "  --init-at L=INIT       initialiser of layer L, repeatable\n"
+            "  --output-act ACT       output activation (default: linear; softmax for cross_entropy; sigmoid for bce)\n"
+            "  --dropout P            dropout on hidden layers (alpha-dropout on SELU layers)\n"
+            "  --classes N            number of classes for cross_entropy (default: largest label + 1)\n"
+            "  --from MODEL           start from a saved model's weights and standardisation (fine-tuning)\n"
+            "training:\n"
+            "  --loss LOSS            mse (default), huber[:DELTA], cross_entropy, bce\n"
+            "  --optimizer OPT        sgd (default), adam, adamw\n"
+            "  --lr MU                learning rate (default 0.01 for sgd, 0.001 for adam/adamw)\n"
+            "  --momentum M           SGD momentum (default 0)    --nesterov   Nesterov momentum\n"
+            "  --beta1 B --beta2 B --eps E   Adam(W) settings (0.9, 0.999, 1e-8)\n"
+            "  --weight-decay W       L2 (sgd, adam) or decoupled (adamw, default 0.01)\n"
+            "  --clip-norm N          clip the global gradient norm to N\n"
+            "  --schedule S           constant (default), step:EPOCHS[,GAMMA], cosine[:LR_MIN]\n"
+            "  --batch B              mini-batch size (default 32)\n"
+            "  --epochs E             epochs (default 10)\n"
+            "  --patience P           stop after P epochs without validation improvement; keep the best weights\n"
+            "  --seed S               seed for weights, split, shuffling and dropout (default 1)\n"
+            "  --threads N            BLAS threads (default: OpenBLAS's choice)\n"
+            "output:\n"
+            "  --out FILE             model file to write (default model.safetensors)\n"
+            "  --quiet                no progress display\n"
+            "  --help                 this text\n");
+}
+
+typedef struct train_args {
+    const char *data, *target_data, *inputs, *targets, *val_data, *out, *from;
+    const char *layers, *act, *init, *output_act, *loss, *optimizer, *schedule;
+    double val_split, dropout, lr, momentum, beta1, beta2, eps, weight_decay, clip_norm;
+    int have_lr, have_weight_decay, nesterov, skip_bad, quiet;
+    long classes, batch, epochs, patience, threads;
+    unsigned long long seed;
+    int n_act_overrides, n_init_overrides;
+    int act_at[MAX_OVERRIDES], init_at[MAX_OVERRIDES];
+    const char *act_spec[MAX_OVERRIDES], *init_spec[MAX_OVERRIDES];
+} train_args;
+
+static volatile sig_atomic_t interrupted = 0;
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+/* "L=SPEC" into layer number and spec. */
+static int parse_override(const char *text, int *layer, const char **spec)
+{
+    const char *eq = strchr(text, '=');
+    if (!eq)
+        return 0;
+    char number[16];
+    size_t len = (size_t)(eq - text);
+    if (len == 0 || len >= sizeof number)
+        return 0;
+    memcpy(number, text, len);
+    number[len] = '\0';
+    long value;
+    if (!cli_parse_int(number, 1, FM_MAX_LAYERS, &value) || !eq[1])
+        return 0;
+    *layer = (int)value;
+    *spec = eq + 1;
+    return 1;
+}
+
+/* Hidden widths from "64,64", "256x8", "256x4,128"; returns the count or -1. */
+static int parse_layers(const char *text, int *widths, int max)
+{
+    int n = 0;
+    const char *p = text;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char item[64];
+        if (len == 0 || len >= sizeof item)
+            return -1;
+        memcpy(item, p, len);
+        item[len] = '\0';
+        char *x = strchr(item, 'x');
+        long width, repeat = 1;
+        if (x) {
+            *x = '\0';
+            if (!cli_parse_int(x + 1, 1, max, &repeat))
+                return -1;
+        }
+        if (!cli_parse_int(item, 1, FM_MAX_WIDTH, &width))
+            return -1;
+        if (n + repeat > max)
+            return -1;
+        for (long i = 0; i < repeat; i++)
+            widths[n++] = (int)width;
+        if (!comma)
+            break;
+        p = comma + 1;
+        if (!*p)
+            return -1;
+    }
+    return n;
+}
+
+static int parse_args(int argc, char **argv, train_args *a)
+{
+    enum {
+        OPT_DATA = 256, OPT_TARGET_DATA, OPT_INPUTS, OPT_TARGETS, OPT_VAL_DATA, OPT_VAL_SPLIT, OPT_SKIP_BAD,
+        OPT_LAYERS, OPT_ACT, OPT_INIT, OPT_ACT_AT, OPT_INIT_AT, OPT_OUTPUT_ACT, OPT_DROPOUT, OPT_CLASSES, OPT_FROM,
+        OPT_LOSS, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_NESTEROV, OPT_BETA1, OPT_BETA2, OPT_EPS,
+        OPT_WEIGHT_DECAY, OPT_CLIP, OPT_SCHEDULE, OPT_BATCH, OPT_EPOCHS, OPT_PATIENCE, OPT_SEED, OPT_THREADS,
+        OPT_OUT, OPT_QUIET, OPT_HELP
+    };
+    static const struct option options[] = {
+        {"data", required_argument, 0, OPT_DATA},
+        {"target-data", required_argument, 0, OPT_TARGET_DATA},
+        {"inputs", required_argument, 0, OPT_INPUTS},
+        {"targets", required_argument, 0, OPT_TARGETS},
+        {"val-data", required_argument, 0, OPT_VAL_DATA},
+        {"val-split", required_argument, 0, OPT_VAL_SPLIT},
+        {"skip-bad-rows", no_argument, 0, OPT_SKIP_BAD},
+        {"layers", required_argument, 0, OPT_LAYERS},
+        {"act", required_argument, 0, OPT_ACT},
+        {"init", required_argument, 0, OPT_INIT},
+        {"act-at", required_argument, 0, OPT_ACT_AT},
+        {"init-at", required_argument, 0, OPT_INIT_AT},
+        {"output-act", required_argument, 0, OPT_OUTPUT_ACT},
+        {"dropout", required_argument, 0, OPT_DROPOUT},
+        {"classes", required_argument, 0, OPT_CLASSES},
+        {"from", required_argument, 0, OPT_FROM},
+        {"loss", required_argument, 0, OPT_LOSS},
+        {"optimizer", required_argument, 0, OPT_OPTIMIZER},
+        {"lr", required_argument, 0, OPT_LR},
+        {"momentum", required_argument, 0, OPT_MOMENTUM},
+        {"nesterov", no_argument, 0, OPT_NESTEROV},
+        {"beta1", required_argument, 0, OPT_BETA1},
+        {"beta2", required_argument, 0, OPT_BETA2},
+        {"eps", required_argument, 0, OPT_EPS},
+        {"weight-decay", required_argument, 0, OPT_WEIGHT_DECAY},
+        {"clip-norm", required_argument, 0, OPT_CLIP},
+        {"schedule", required_argument, 0, OPT_SCHEDULE},
+        {"batch", required_argument, 0, OPT_BATCH},
+        {"epochs", required_argument, 0, OPT_EPOCHS},
+        {"patience", required_argument, 0, OPT_PATIENCE},
+        {"seed", required_argument, 0, OPT_SEED},
+        {"threads", required_argument, 0, OPT_THREADS},
+        {"out", required_argument, 0, OPT_OUT},
+        {"quiet", no_argument, 0, OPT_QUIET},
+        {"help", no_argument, 0, OPT_HELP},
+        {0, 0, 0, 0},
+    };
+    memset(a, 0, sizeof *a);
+    a->val_split = 0.1;
+    a->batch = 32;
+    a->epochs = 10;
+    a->seed = 1;
+    a->out = "model.safetensors";
+    a->loss = "mse";
+    a->optimizer = "sgd";
+    a->schedule = "constant";
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case OPT_DATA: a->data = optarg; break;
+        case OPT_TARGET_DATA: a->target_data = optarg; break;
+        case OPT_INPUTS: a->inputs = optarg; break;
+        case OPT_TARGETS: a->targets = optarg; break;
+        case OPT_VAL_DATA: a->val_data = optarg; break;
+        case OPT_VAL_SPLIT:
+            if (!cli_parse_double(optarg, 0.0, 0.9, &a->val_split))
+                return cli_usage_error(COMMAND, "--val-split \"%s\" must be a number in [0, 0.9]", optarg);
+            break;
+        case OPT_SKIP_BAD: a->skip_bad = 1; break;
+        case OPT_LAYERS: a->layers = optarg; break;
+        case OPT_ACT: a->act = optarg; break;
+        case OPT_INIT: a->init = optarg; break;
+        case OPT_ACT_AT:
+        case OPT_INIT_AT: {
+            int *count = c == OPT_ACT_AT ? &a->n_act_overrides : &a->n_init_overrides;
+            int *layer = c == OPT_ACT_AT ? a->act_at : a->init_at;
+            const char **spec = c == OPT_ACT_AT ? a->act_spec : a->init_spec;
+            if (*count >= MAX_OVERRIDES || !parse_override(optarg, &layer[*count], &spec[*count]))
+                return cli_usage_error(COMMAND, "--%s \"%s\" must be LAYER=SPEC, e.g. 3=tanh",
+                                       c == OPT_ACT_AT ? "act-at" : "init-at", optarg);
+            (*count)++;
+            break;
+        }
+        case OPT_OUTPUT_ACT: a->output_act = optarg; break;
+        case OPT_DROPOUT:
+            if (!cli_parse_double(optarg, 0.0, 0.99, &a->dropout))
+                return cli_usage_error(COMMAND, "--dropout \"%s\" must be a number in [0, 0.99]", optarg);
+            break;
+        case OPT_CLASSES:
+            if (!cli_parse_int(optarg, 2, FM_MAX_WIDTH, &a->classes))
+                return cli_usage_error(COMMAND, "--classes \"%s\" must be an integer >= 2", optarg);
+            break;
+        case OPT_FROM: a->from = optarg; break;
+        case OPT_LOSS: a->loss = optarg; break;
+        case OPT_OPTIMIZER: a->optimizer = optarg; break;
+        case OPT_LR:
+            if (!cli_parse_double(optarg, 1e-30, 1e6, &a->lr))
+                return cli_usage_error(COMMAND, "--lr \"%s\" must be a positive number", optarg);
+            a->have_lr = 1;
+            break;
+        case OPT_MOMENTUM:
+            if (!cli_parse_double(optarg, 0.0, 0.9999, &a->momentum))
+                return cli_usage_error(COMMAND, "--momentum \"%s\" must be a number in [0, 1)", optarg);
+            break;
+        case OPT_NESTEROV: a->nesterov = 1; break;
+        case OPT_BETA1:
+        case OPT_BETA2: {
+            double *beta = c == OPT_BETA1 ? &a->beta1 : &a->beta2;
+            if (!cli_parse_double(optarg, 0.0, 0.999999999, beta))
+                return cli_usage_error(COMMAND, "--beta%d \"%s\" must be a number in [0, 1)", c == OPT_BETA1 ? 1 : 2,
+                                       optarg);
+            break;
+        }
+        case OPT_EPS:
+            if (!cli_parse_double(optarg, 0.0, 1.0, &a->eps))
+                return cli_usage_error(COMMAND, "--eps \"%s\" must be a number in [0, 1]", optarg);
+            break;
+        case OPT_WEIGHT_DECAY:
+            if (!cli_parse_double(optarg, 0.0, 1e3, &a->weight_decay))
+                return cli_usage_error(COMMAND, "--weight-decay \"%s\" must be a non-negative number", optarg);
+            a->have_weight_decay = 1;
+            break;
+        case OPT_CLIP:
+            if (!cli_parse_double(optarg, 1e-30, 1e30, &a->clip_norm))
+                return cli_usage_error(COMMAND, "--clip-norm \"%s\" must be a positive number", optarg);
+            break;
+        case OPT_SCHEDULE: a->schedule = optarg; break;
+        case OPT_BATCH:
+            if (!cli_parse_int(optarg, 1, 1 << 20, &a->batch))
+                return cli_usage_error(COMMAND, "--batch \"%s\" must be an integer in 1..%d", optarg, 1 << 20);
+            break;
+        case OPT_EPOCHS:
+            if (!cli_parse_int(optarg, 1, 1000000, &a->epochs))
+                return cli_usage_error(COMMAND, "--epochs \"%s\" must be an integer in 1..1000000", optarg);
+            break;
+        case OPT_PATIENCE:
+            if (!cli_parse_int(optarg, 0, 1000000, &a->patience))
+                return cli_usage_error(COMMAND, "--patience \"%s\" must be a non-negative integer", optarg);
+            break;
+        case OPT_SEED: {
+            char *end;
+            if (!optarg[0] || optarg[0] == '-' || (a->seed = strtoull(optarg, &end, 10), *end != '\0'))
+                return cli_usage_error(COMMAND, "--seed \"%s\" must be a non-negative integer", optarg);
+            break;
+        }
+        case OPT_THREADS:
+            if (!cli_parse_int(optarg, 1, 1024, &a->threads))
+                return cli_usage_error(COMMAND, "--threads \"%s\" must be an integer in 1..1024", optarg);
+            break;
+        case OPT_OUT: a->out = optarg; break;
+        case OPT_QUIET: a->quiet = 1; break;
+        case 'h':
+        case OPT_HELP: usage(stdout); return -1;
+        case '?':
+        default:
+            if (optopt && optopt < 256)
+                return cli_usage_error(COMMAND, "unknown option -%c", optopt);
+            if (optopt)
+                return cli_usage_error(COMMAND, "option %s needs a value", argv[optind - 1]);
+            return cli_usage_error(COMMAND, "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(COMMAND, "unexpected argument \"%s\"", argv[optind]);
+    if (!a->data)
+        return cli_usage_error(COMMAND, "--data is required");
+    if (a->from && (a->layers || a->act || a->init || a->n_act_overrides || a->n_init_overrides || a->output_act))
+        return cli_usage_error(COMMAND, "--from takes the architecture from the model; drop --layers, --act, --init");
+    if (a->target_data && a->targets)
+        return cli_usage_error(COMMAND, "give either --targets or --target-data, not both");
+    return 0;
+}
+
+static fm_status build_optimizer_config(const train_args *a, fm_optim_config *config, fm_error *err)
+{
+    fm_optim_kind kind;
+    fm_status st = fm_optim_parse_kind(a->optimizer, &kind, err);
+    if (st != FM_OK)
+        return st;
+    *config = fm_optim_config_default(kind);
+    if (a->have_lr)
+        config->lr = a->lr;
+    config->momentum = a->momentum;
+    config->nesterov = a->nesterov;
+    if (a->beta1 > 0)
+        config->beta1 = a->beta1;
+    if (a->beta2 > 0)
+        config->beta2 = a->beta2;
+    if (a->eps > 0)
+        config->eps = a->eps;
+    if (a->have_weight_decay)
+        config->weight_decay = a->weight_decay;
+    config->clip_norm = a->clip_norm;
+    const char *s = a->schedule;
+    if (strcmp(s, "constant") == 0) {
+        config->schedule = FM_SCHEDULE_CONSTANT;
+    } else if (strncmp(s, "step:", 5) == 0) {
+        config->schedule = FM_SCHEDULE_STEP;
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s", s + 5);
+        char *comma = strchr(buf, ',');
+        if (comma)
+            *comma = '\0';
+        long step;
+        if (!cli_parse_int(buf, 1, 1000000, &step) || (comma && !cli_parse_double(comma + 1, 1e-12, 1.0, &config->gamma)))
+            return cli_fail(err, FM_ERR_ARG, "--schedule \"%s\" must be step:EPOCHS[,GAMMA]", s);
+        config->step_size = (int)step;
+    } else if (strcmp(s, "cosine") == 0 || strncmp(s, "cosine:", 7) == 0) {
+        config->schedule = FM_SCHEDULE_COSINE;
+        if (s[6] == ':' && !cli_parse_double(s + 7, 0.0, config->lr, &config->lr_min))
+            return cli_fail(err, FM_ERR_ARG, "--schedule \"%s\": final learning rate must lie in [0, lr]", s);
+    } else {
+        return cli_fail(err, FM_ERR_ARG, "--schedule \"%s\" must be constant, step:EPOCHS[,GAMMA] or cosine[:LR_MIN]", s);
+    }
+    return FM_OK;
+}
+
+/* The network's layer list: hidden layers from --layers/--act/--init and the
+ * output layer sized by the targets, with per-layer overrides applied. */
+static fm_status build_specs(const train_args *a, const fm_loss *loss, int n_out, fm_layer_spec **specs_out,
+                             int *n_layers_out, fm_error *err)
+{
+    int widths[FM_MAX_LAYERS];
+    int hidden = parse_layers(a->layers ? a->layers : "64,64", widths, FM_MAX_LAYERS - 1);
+    if (hidden < 0)
+        return cli_fail(err, FM_ERR_ARG, "--layers \"%s\" must be widths like 64,64 or 256x8", a->layers);
+    int n_layers = hidden + 1;
+    fm_layer_spec *specs = calloc((size_t)n_layers, sizeof *specs);
+    if (!specs)
+        return cli_fail(err, FM_ERR_NOMEM, "cannot allocate layer list");
+    fm_activation hidden_act, output_act;
+    fm_init init;
+    fm_status st = fm_activation_parse(a->act ? a->act : "relu", &hidden_act, err);
+    if (st == FM_OK)
+        st = fm_init_parse(a->init ? a->init : "auto", &init, err);
+    if (st == FM_OK) {
+        const char *out_name = a->output_act ? a->output_act
+                               : loss->kind == FM_LOSS_CROSS_ENTROPY ? "softmax"
+                               : loss->kind == FM_LOSS_BCE           ? "sigmoid"
+                                                                     : "linear";
+        st = fm_activation_parse(out_name, &output_act, err);
+    }
+    if (st == FM_OK && hidden_act.kind == FM_ACT_SOFTMAX)
+        st = cli_fail(err, FM_ERR_ARG, "softmax is only allowed on the output layer");
+    for (int l = 0; st == FM_OK && l < n_layers; l++) {
+        specs[l].n_out = l < hidden ? widths[l] : n_out;
+        specs[l].act = l < hidden ? hidden_act : output_act;
+        specs[l].init = init;
+        specs[l].dropout = l < hidden ? a->dropout : 0.0;
+    }
+    for (int i = 0; st == FM_OK && i < a->n_act_overrides; i++) {
+        if (a->act_at[i] > n_layers)
+            st = cli_fail(err, FM_ERR_ARG, "--act-at %d: the network has %d layers", a->act_at[i], n_layers);
+        else
+            st = fm_activation_parse(a->act_spec[i], &specs[a->act_at[i] - 1].act, err);
+    }
+    for (int i = 0; st == FM_OK && i < a->n_init_overrides; i++) {
+        if (a->init_at[i] > n_layers)
+            st = cli_fail(err, FM_ERR_ARG, "--init-at %d: the network has %d layers", a->init_at[i], n_layers);
+        else
+            st = fm_init_parse(a->init_spec[i], &specs[a->init_at[i] - 1].init, err);
+    }
+    if (st != FM_OK) {
+        free(specs);
+        return st;
+    }
+    *specs_out = specs;
+    *n_layers_out = n_layers;
+    return FM_OK;
+}
+
+/* Progress: one line rewritten in place on a terminal, a plain line per epoch otherwise. */
+typedef struct progress_state {
+    int tty;
+    int quiet;
+    int classification;
+} progress_state;
+
+static void format_duration(double seconds, char *buf, size_t size)
+{
+    if (!isfinite(seconds) || seconds < 0)
+        seconds = 0;
+    long s = (long)(seconds + 0.5);
+    if (s >= 3600)
+        snprintf(buf, size, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+    else
+        snprintf(buf, size, "%02ld:%02ld", s / 60, s % 60);
+}
+
+static int on_progress(const fm_train_progress *p, void *user)
+{
+    progress_state *state = user;
+    if (!state->quiet && (state->tty || p->end_of_epoch)) {
+        char eta[32], elapsed[32], val[96] = "";
+        format_duration(p->eta_s, eta, sizeof eta);
+        format_duration(p->elapsed_s, elapsed, sizeof elapsed);
+        if (p->end_of_epoch && !isnan(p->val_loss))
+            snprintf(val, sizeof val, "  val loss %.5g  val %s %.4g", p->val_loss,
+                     state->classification ? "accuracy" : "rmse", p->val_metric);
+        if (state->tty)
+            fprintf(stderr, "\r\033[K");
+        if (p->end_of_epoch)
+            fprintf(stderr, "epoch %d/%d  loss %.5g%s  lr %.3g  %.0f samples/s  %s elapsed\n", p->epoch + 1, p->epochs,
+                    p->train_loss, val, p->lr, p->samples_per_s, elapsed);
+        else
+            fprintf(stderr, "epoch %d/%d  batch %zu/%zu  loss %.5g  %.0f samples/s  %s left", p->epoch + 1, p->epochs,
+                    p->batch_index, p->batches, p->train_loss, p->samples_per_s, eta);
+        fflush(stderr);
+    }
+    return interrupted != 0;
+}
+
+/* Largest class label + 1, after checking every label is a non-negative integer. */
+static fm_status count_classes(const fm_dataset *ds, long *classes, fm_error *err)
+{
+    double max = -1;
+    for (size_t r = 0; r < ds->rows; r++) {
+        float y = ds->y[r];
+        if (!(y >= 0.0f) || y != floorf(y) || y > FM_MAX_WIDTH)
+            return cli_fail(err, FM_ERR_FORMAT, "row %zu: class label %g is not a non-negative integer", r + 1,
+                           (double)y);
+        if (y > max)
+            max = y;
+    }
+    *classes = (long)max + 1;
+    return FM_OK;
+}
+
+static char *training_json(const train_args *a, const fm_optim_config *oc, const fm_train_result *res,
+                           size_t train_rows, size_t val_rows)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "optimizer", fm_optim_name(oc->kind));
+    cJSON_AddNumberToObject(o, "lr", oc->lr);
+    cJSON_AddNumberToObject(o, "momentum", oc->momentum);
+    cJSON_AddBoolToObject(o, "nesterov", oc->nesterov);
+    cJSON_AddNumberToObject(o, "beta1", oc->beta1);
+    cJSON_AddNumberToObject(o, "beta2", oc->beta2);
+    cJSON_AddNumberToObject(o, "eps", oc->eps);
+    cJSON_AddNumberToObject(o, "weight_decay", oc->weight_decay);
+    cJSON_AddNumberToObject(o, "clip_norm", oc->clip_norm);
+    cJSON_AddStringToObject(o, "schedule", a->schedule);
+    cJSON_AddNumberToObject(o, "batch", (double)a->batch);
+    cJSON_AddNumberToObject(o, "epochs", (double)a->epochs);
+    cJSON_AddNumberToObject(o, "epochs_run", res->epochs_run);
+    cJSON_AddNumberToObject(o, "steps", (double)res->steps);
+    cJSON_AddNumberToObject(o, "patience", (double)a->patience);
+    cJSON_AddNumberToObject(o, "val_split", a->val_split);
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", a->seed);
+    cJSON_AddStringToObject(o, "seed", seed);
+    cJSON_AddNumberToObject(o, "train_rows", (double)train_rows);
+    cJSON_AddNumberToObject(o, "val_rows", (double)val_rows);
+    if (isfinite(res->final_train_loss))
+        cJSON_AddNumberToObject(o, "final_train_loss", res->final_train_loss);
+    if (isfinite(res->best_val_loss))
+        cJSON_AddNumberToObject(o, "best_val_loss", res->best_val_loss);
+    if (a->from)
+        cJSON_AddStringToObject(o, "fine_tuned_from", a->from);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+static char **copy_names(char *const *names, int n)
+{
+    if (!names)
+        return NULL;
+    char **copy = calloc((size_t)n, sizeof *copy);
+    if (!copy)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        copy[i] = malloc(strlen(names[i]) + 1);
+        if (!copy[i]) {
+            for (int j = 0; j < i; j++)
+                free(copy[j]);
+            free(copy);
+            return NULL;
+        }
+        strcpy(copy[i], names[i]);
+    }
+    return copy;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    train_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc != 0)
+        return rc < 0 ? EXIT_OK : rc;
+    cli_set_threads((int)a.threads);
+
+    fm_error err = {FM_OK, ""};
+    fm_model *model = NULL;
+    fm_dataset *all = NULL, *train = NULL, *val = NULL;
+    fm_layer_spec *specs = NULL;
+    fm_optim *opt = NULL;
+    char *json = NULL;
+    fm_status st = FM_OK;
+    fm_loss loss;
+
+    if (a.from) {
+        st = fm_model_load(a.from, &model, &err);
+        if (st == FM_OK && strcmp(a.loss, "mse") != 0) {
+            fm_loss wanted;
+            st = fm_loss_parse(a.loss, &wanted, &err);
+            if (st == FM_OK && wanted.kind != model->loss.kind)
+                st = cli_fail(&err, FM_ERR_ARG, "--loss %s differs from the model's loss %s", a.loss,
+                             fm_loss_name(model->loss.kind));
+        }
+        if (st == FM_OK)
+            loss = model->loss;
+    } else {
+        st = fm_loss_parse(a.loss, &loss, &err);
+    }
+    if (st != FM_OK)
+        goto done;
+
+    /* Data: with --from, a CSV is read by the model's column names. */
+    fm_read_options read_opts = {a.inputs, a.targets, a.skip_bad};
+    if (model && !a.target_data && !a.targets) {
+        st = cli_read_model_data(model, a.data, NULL, a.inputs, NULL, 1, a.skip_bad, &all, &err);
+    } else {
+        st = fm_data_read(a.data, a.target_data, &read_opts, &all, &err);
+    }
+    if (st != FM_OK)
+        goto done;
+    if (!all->y || all->n_out == 0) {
+        st = cli_fail(&err, FM_ERR_ARG, "%s: no target columns (give --targets or --target-data)", a.data);
+        goto done;
+    }
+    if (all->skipped)
+        fprintf(stderr, "fathom train: skipped %zu bad rows of %s\n", all->skipped, a.data);
+    if (a.val_data) {
+        train = all;
+        all = NULL;
+        st = fm_data_read(a.val_data, NULL, &read_opts, &val, &err);
+        if (st == FM_OK && (val->n_in != train->n_in || val->n_out != train->n_out))
+            st = cli_fail(&err, FM_ERR_ARG, "%s has %d inputs and %d targets; the training data has %d and %d",
+                         a.val_data, val->n_in, val->n_out, train->n_in, train->n_out);
+    } else {
+        st = fm_dataset_split(all, a.val_split, a.seed, &train, &val, &err);
+    }
+    if (st != FM_OK)
+        goto done;
+    if (train->rows == 0) {
+        st = cli_fail(&err, FM_ERR_ARG, "no training rows left after the validation split");
+        goto done;
+    }
+
+    int classification = loss.kind == FM_LOSS_CROSS_ENTROPY;
+    int n_out = train->n_out;
+    if (classification) {
+        long classes = 0;
+        if (train->n_out != 1) {
+            st = cli_fail(&err, FM_ERR_ARG, "cross_entropy needs one class-label column, got %d target columns",
+                         train->n_out);
+            goto done;
+        }
+        st = count_classes(train, &classes, &err);
+        if (st == FM_OK && val && val->rows) {
+            long val_classes = 0;
+            st = count_classes(val, &val_classes, &err);
+            if (st == FM_OK && val_classes > classes)
+                classes = val_classes;
+        }
+        if (st != FM_OK)
+            goto done;
+        if (a.classes) {
+            if (classes > a.classes) {
+                st = cli_fail(&err, FM_ERR_ARG, "a class label %ld is outside --classes %ld", classes - 1, a.classes);
+                goto done;
+            }
+            classes = a.classes;
+        }
+        if (classes < 2) {
+            st = cli_fail(&err, FM_ERR_ARG, "cross_entropy needs at least two classes in the labels");
+            goto done;
+        }
+        n_out = (int)classes;
+    }
+
+    if (!model) {
+        model = calloc(1, sizeof *model);
+        if (!model) {
+            st = cli_fail(&err, FM_ERR_NOMEM, "cannot allocate model");
+            goto done;
+        }
+        model->loss = loss;
+        int n_layers;
+        st = build_specs(&a, &loss, n_out, &specs, &n_layers, &err);
+        if (st == FM_OK)
+            st = fm_loss_check(&loss, &specs[n_layers - 1].act, &err);
+        if (st == FM_OK)
+            st = fm_net_create(train->n_in, specs, n_layers, a.seed, &model->net, &err);
+        if (st == FM_OK)
+            st = fm_standardizer_fit(train->x, train->rows, train->n_in, &model->input_std, &err);
+        if (st == FM_OK && !classification && loss.kind != FM_LOSS_BCE)
+            st = fm_standardizer_fit(train->y, train->rows, train->n_out, &model->target_std, &err);
+        if (st != FM_OK)
+            goto done;
+        model->in_names = copy_names(train->in_names, train->n_in);
+        model->out_names = copy_names(train->out_names, train->n_out);
+        model->n_target_names = model->out_names ? train->n_out : 0;
+    } else if (fm_net_n_in(model->net) != train->n_in || fm_net_n_out(model->net) != n_out) {
+        st = cli_fail(&err, FM_ERR_ARG, "the data has %d inputs and %d outputs; the model %s has %d and %d",
+                     train->n_in, n_out, a.from, fm_net_n_in(model->net), fm_net_n_out(model->net));
+        goto done;
+    }
+    if (model->input_std) {
+        fm_standardize(model->input_std, train->x, train->rows);
+        if (val)
+            fm_standardize(model->input_std, val->x, val->rows);
+    }
+    if (model->target_std) {
+        fm_standardize(model->target_std, train->y, train->rows);
+        if (val)
+            fm_standardize(model->target_std, val->y, val->rows);
+    }
+
+    fm_optim_config oc;
+    st = build_optimizer_config(&a, &oc, &err);
+    if (st == FM_OK)
+        st = fm_optim_create(&oc, fm_net_n_params(model->net), &opt, &err);
+    if (st != FM_OK)
+        goto done;
+
+    fm_train_options to = fm_train_options_default();
+    to.epochs = (int)a.epochs;
+    to.batch = (int)a.batch;
+    to.patience = (int)a.patience;
+    to.seed = a.seed;
+    to.progress_interval = 0.1;
+    progress_state ps = {isatty(STDERR_FILENO), a.quiet, classification || loss.kind == FM_LOSS_BCE};
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    printf("training %d -> ", fm_net_n_in(model->net));
+    for (int l = 0; l < fm_net_n_layers(model->net); l++) {
+        char act[96];
+        fm_activation_format(&fm_net_layer(model->net, l)->act, act, sizeof act);
+        printf("%d %s%s", fm_net_layer(model->net, l)->n_out, act, l + 1 < fm_net_n_layers(model->net) ? " -> " : "");
+    }
+    printf(" (%zu parameters) on %zu rows, validating on %zu\n", fm_net_n_params(model->net), train->rows,
+           val ? val->rows : (size_t)0);
+    fflush(stdout);
+    fm_train_result res;
+    st = fm_train(model->net, opt, &loss, &to, train, val, on_progress, &ps, &res, &err);
+    if (ps.tty && !a.quiet)
+        fprintf(stderr, "\r\033[K");
+    if (st != FM_OK && st != FM_ERR_STOPPED)
+        goto done;
+    fm_status train_status = st;
+    if (train_status == FM_ERR_STOPPED)
+        fprintf(stderr, "fathom train: interrupted after %zu steps; saving the model as it is\n", res.steps);
+
+    json = training_json(&a, &oc, &res, train->rows, val ? val->rows : 0);
+    free(model->training_json);
+    model->training_json = json;
+    json = NULL;
+    if (res.stopped_early)
+        printf("stopped early after epoch %d; kept the weights of epoch %d\n", res.epochs_run, res.best_epoch + 1);
+    if (val && val->rows) {
+        /* Report in original units: undo the target standardisation of val. */
+        if (model->target_std)
+            fm_unstandardize(model->target_std, val->y, val->rows);
+        fm_error eval_err = {FM_OK, ""};
+        if (cli_print_evaluation(model, val, "validation", &eval_err) != FM_OK)
+            fprintf(stderr, "fathom train: evaluation failed: %s\n", eval_err.message);
+    }
+    st = fm_model_save(model, a.out, &err);
+    if (st == FM_OK) {
+        printf("model written to %s\n", a.out);
+        st = train_status;
+        if (st == FM_ERR_STOPPED)
+            cli_fail(&err, FM_ERR_STOPPED, "stopped by a signal");
+    }
+
+done:
+    rc = st == FM_OK ? EXIT_OK : cli_report(COMMAND, &err);
+    free(json);
+    free(specs);
+    fm_optim_free(opt);
+    fm_dataset_free(all);
+    fm_dataset_free(train);
+    fm_dataset_free(val);
+    fm_model_free(model);
+    return rc;
+}

@@ -1,0 +1,53 @@
+/* fathom: the command-line front end. Owns stdout, stderr and the exit code;
+ * everything else is the library's. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void print_help(FILE *out)
+{
+    fprintf(out,
+            "fathom %s: train deep dense networks and see why they do or do not learn\n"
+            "\n"
+            "usage: fathom COMMAND [OPTIONS]     (fathom COMMAND --help for its options)\n"
+            "\n"
+            "commands:\n"
+            "  train     train a network on CSV, NPY or IDX data and save it as a model file\n"
+            "  predict   apply a model to data and write predictions (CSV or NPY)\n"
+            "  eval      loss and RMSE or accuracy of a model on data with targets\n"
+            "  info      print what a model file holds\n"
+            "\n"
+            "exit status:\n"
+            "  0 success                 4 malformed input file\n"
+            "  1 other failure           5 training diverged (loss or gradient not finite)\n"
+            "  2 bad command line        6 out of memory\n"
+            "  3 file not readable or not writable   7 stopped\n",
+            FM_VERSION_STRING);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_help(stderr);
+        return EXIT_USAGE;
+    }
+    const char *command = argv[1];
+    if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0) {
+        print_help(stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(command, "--version") == 0) {
+        printf("fathom %s\n", FM_VERSION_STRING);
+        return EXIT_OK;
+    }
+    static const struct {
+        const char *name;
+        int (*run)(int, char **);
+    } commands[] = {{"train", cmd_train}, {"predict", cmd_predict}, {"eval", cmd_eval}, {"info", cmd_info}};
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(command, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "fathom: unknown command \"%s\" (try fathom --help)\n", command);
+    return EXIT_USAGE;
+}

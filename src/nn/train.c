@@ -68,6 +68,16 @@ static fm_status check_data(const fm_net *net, const fm_loss *loss, const fm_dat
     if (data->n_out != width)
         return fm_fail(err, FM_ERR_ARG, "%s data has %d target columns but loss %s with %d outputs needs %d", what,
                        data->n_out, fm_loss_name(loss->kind), n_out, width);
+    /* Non-finite values would surface as a diverged loss several steps later;
+     * name the row instead. */
+    for (size_t r = 0; r < data->rows; r++) {
+        for (int i = 0; i < data->n_in; i++)
+            if (!isfinite(data->x[r * (size_t)data->n_in + (size_t)i]))
+                return fm_fail(err, FM_ERR_ARG, "%s data row %zu: input %d is not finite", what, r + 1, i + 1);
+        for (int i = 0; i < width; i++)
+            if (!isfinite(data->y[r * (size_t)width + (size_t)i]))
+                return fm_fail(err, FM_ERR_ARG, "%s data row %zu: target %d is not finite", what, r + 1, i + 1);
+    }
     return fm_loss_check(loss, &net->specs[net->n_layers - 1].act, err);
 }
 

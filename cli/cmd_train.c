@@ -553,14 +553,21 @@ int cmd_train(int argc, char **argv)
             loss = model->loss;
     } else {
         st = fm_loss_parse(a.loss, &loss, &err);
+        if (st == FM_OK && a.output_act) {
+            /* Refuse a loss the output cannot carry before reading any data. */
+            fm_activation output_act;
+            st = fm_activation_parse(a.output_act, &output_act, &err);
+            if (st == FM_OK)
+                st = fm_loss_check(&loss, &output_act, &err);
+        }
     }
     if (st != FM_OK)
         goto done;
 
     /* Data: with --from, a CSV is read by the model's column names. */
     fm_read_options read_opts = {a.inputs, a.targets, a.skip_bad};
-    if (model && !a.target_data && !a.targets) {
-        st = cli_read_model_data(model, a.data, NULL, a.inputs, NULL, 1, a.skip_bad, &all, &err);
+    if (model && !a.target_data) {
+        st = cli_read_model_data(model, a.data, NULL, a.inputs, a.targets, 1, a.skip_bad, &all, &err);
     } else {
         st = fm_data_read(a.data, a.target_data, &read_opts, &all, &err);
     }

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# End-to-end tests of the fathom CLI as a user runs it: train, info, predict,
+# eval, fine-tuning, and every kind of bad input with its exit status and
+# message. Usage: cli_basic.sh FATHOM_BINARY TEST_DATA_DIR SCRATCH_DIR
+set -u
+fathom=$1
+data=$2
+tmp=$3/cli_basic
+rm -rf "$tmp"
+mkdir -p "$tmp"
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+
+# expect STATUS NEEDLE -- command...: exit status and a phrase on stderr.
+expect() {
+    local want=$1 needle=$2
+    shift 3
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    local got=$?
+    if [ "$got" -ne "$want" ]; then
+        bad "$* exited $got, expected $want; stderr: $(head -c 400 "$tmp/err")"
+    elif [ -n "$needle" ] && ! grep -qF -- "$needle" "$tmp/err" "$tmp/out"; then
+        bad "$* did not mention \"$needle\"; stderr: $(head -c 400 "$tmp/err")"
+    else
+        ok
+    fi
+}
+
+lev=$data/levitus_sample.csv
+model=$tmp/lev.safetensors
+
+# --- the happy path -------------------------------------------------------
+expect 0 "model written to" -- "$fathom" train --data "$lev" --inputs lat,sin_lon,cos_lon,log_depth --targets temp \
+    --layers 32x3 --act tanh --optimizer adam --lr 0.003 --batch 64 --epochs 15 --seed 3 --out "$model"
+[ -s "$model" ] && ok || bad "no model file written"
+grep -q "validating on [1-9]" "$tmp/out" && ok || bad "train did not report the validation size"
+# The validation RMSE (deg C) must beat predicting the mean by far.
+rmse=$(sed -n 's/.*temp *RMSE \([0-9.e+-]*\) .*mean: \([0-9.e+-]*\)).*/\1 \2/p' "$tmp/out")
+awk -v r="$rmse" 'BEGIN { split(r, v, " "); exit !(v[1] > 0 && v[1] < 0.4 * v[2]) }' && ok \
+    || bad "validation RMSE not well below the mean baseline: '$rmse'"
+# Not a terminal: plain lines per epoch, no carriage returns.
+[ "$(grep -c '^epoch ' "$tmp/err")" -eq 15 ] && ok || bad "expected 15 epoch lines on stderr"
+grep -q $'\r' "$tmp/err" && bad "carriage return in non-terminal progress" || ok
+
+expect 0 "tanh" -- "$fathom" info "$model"
+grep -q "log_depth" "$tmp/out" && ok || bad "info does not list input names"
+
+expect 0 "wrote 4000 predictions" -- "$fathom" predict --model "$model" --data "$lev" --out "$tmp/pred.csv"
+[ "$(wc -l <"$tmp/pred.csv")" -eq 4001 ] && ok || bad "prediction CSV should have 4001 lines"
+[ "$(head -1 "$tmp/pred.csv")" = "temp" ] && ok || bad "prediction CSV header should be the target name"
+# Predictions are in deg C: their mean is near the data's (about 8.6).
+awk -F, 'NR > 1 { s += $1; n++ } END { m = s / n; exit !(m > 6 && m < 11) }' "$tmp/pred.csv" && ok \
+    || bad "predictions are not in original units"
+expect 0 "wrote 4000" -- "$fathom" predict --model "$model" --data "$lev" --out "$tmp/pred.npy"
+[ "$(head -c 6 "$tmp/pred.npy" | tail -c 5)" = "NUMPY" ] && ok || bad "NPY magic missing"
+
+expect 0 "RMSE" -- "$fathom" eval --model "$model" --data "$lev"
+
+# Fine-tuning starts from the model: its first epoch's loss is already low.
+expect 0 "model written to" -- "$fathom" train --data "$lev" --targets temp --from "$model" --optimizer adam \
+    --lr 0.001 --epochs 1 --out "$tmp/tuned.safetensors"
+awk '/^epoch 1\/1/ { exit !($4 < 0.2) }' "$tmp/err" && ok || bad "fine-tuning did not start from the trained weights"
+
+# Classification on Fashion-MNIST IDX files with labels from a second file.
+fm=/usr/share/datasets/fashion-mnist
+expect 0 "accuracy" -- "$fathom" train --data $fm/t10k-images-idx3-ubyte.gz --target-data $fm/t10k-labels-idx1-ubyte.gz \
+    --loss cross_entropy --layers 64 --optimizer adam --lr 0.002 --epochs 2 --batch 128 --out "$tmp/fashion.safetensors"
+acc=$(sed -n 's/.*accuracy \([0-9.]*\).*/\1/p' "$tmp/out" | tail -1)
+awk -v a="$acc" 'BEGIN { exit !(a > 0.7) }' && ok || bad "Fashion-MNIST accuracy '$acc' not above 0.7"
+expect 0 "wrote 10000" -- "$fathom" predict --model "$tmp/fashion.safetensors" --data $fm/t10k-images-idx3-ubyte.gz \
+    --out "$tmp/fashion.csv"
+[ "$(head -1 "$tmp/fashion.csv" | cut -d, -f1-2)" = "class,p_0" ] && ok || bad "classification CSV header"
+
+# --- bad command lines: exit 2 ---------------------------------------------
+expect 2 "unknown command" -- "$fathom" frobnicate
+expect 2 "--data is required" -- "$fathom" train --targets temp
+expect 2 "unknown option" -- "$fathom" train --data "$lev" --bogus
+expect 2 "--layers" -- "$fathom" train --data "$lev" --targets temp --layers 0,5 --out "$tmp/x.safetensors"
+expect 2 "--layers" -- "$fathom" train --data "$lev" --targets temp --layers 64x --out "$tmp/x.safetensors"
+expect 2 "--lr" -- "$fathom" train --data "$lev" --targets temp --lr -1
+expect 2 "--lr" -- "$fathom" train --data "$lev" --targets temp --lr nan
+expect 2 "--epochs" -- "$fathom" train --data "$lev" --targets temp --epochs 1e3
+expect 2 "unknown activation" -- "$fathom" train --data "$lev" --targets temp --act relu7 --out "$tmp/x.safetensors"
+expect 2 "unknown initialiser" -- "$fathom" train --data "$lev" --targets temp --init gauss --out "$tmp/x.safetensors"
+expect 2 "cross_entropy needs a softmax" -- "$fathom" train --data "$lev" --targets temp --loss cross_entropy \
+    --output-act linear --out "$tmp/x.safetensors"
+expect 2 "salinity" -- "$fathom" train --data "$lev" --targets salinity --out "$tmp/x.safetensors"
+expect 2 "--out" -- "$fathom" predict --model "$model" --data "$lev" --out "$tmp/pred.txt"
+[ -e "$tmp/x.safetensors" ] && bad "a failed run left a model file" || ok
+
+# --- files that are missing or malformed -------------------------------------
+expect 3 "nope.csv" -- "$fathom" train --data "$tmp/nope.csv" --targets temp
+printf 'lat,temp\n1,2\n3,abc\n' >"$tmp/badvalue.csv"
+expect 4 "badvalue.csv:3" -- "$fathom" train --data "$tmp/badvalue.csv" --targets temp
+printf 'lat,temp\n1,2\n3,\n4,5\n5,6\n' >"$tmp/missing.csv"
+expect 0 "skipped 1" -- "$fathom" train --data "$tmp/missing.csv" --targets temp --skip-bad-rows --epochs 1 \
+    --val-split 0 --out "$tmp/m.safetensors"
+head -c 100 "$model" >"$tmp/truncated.safetensors"
+expect 4 "truncated.safetensors" -- "$fathom" info "$tmp/truncated.safetensors"
+expect 4 "" -- "$fathom" predict --model "$tmp/truncated.safetensors" --data "$lev" --out "$tmp/p.csv"
+printf 'garbage' >"$tmp/garbage.safetensors"
+expect 4 "garbage.safetensors" -- "$fathom" eval --model "$tmp/garbage.safetensors" --data "$lev"
+# A prediction that cannot be written leaves no partial file behind.
+expect 3 "" -- "$fathom" predict --model "$model" --data "$lev" --out "$tmp/no/such/dir/p.csv"
+[ -e "$tmp/no/such/dir/p.csv" ] && bad "partial output" || ok
+
+# --- training that diverges: exit 5, and no model written -----------------------
+expect 5 "diverged" -- "$fathom" train --data "$lev" --targets temp --inputs lat,log_depth --act relu --lr 1e4 \
+    --epochs 3 --out "$tmp/diverged.safetensors"
+[ -e "$tmp/diverged.safetensors" ] && bad "a diverged run wrote a model" || ok
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -27,3 +27,42 @@ int fm_test_contains(const char *haystack, const char *needle)
 {
     return haystack && needle && strstr(haystack, needle) != NULL;
 }
+
+#include <stdlib.h> /* for the helpers below, appended after the originals */
+
+char *fm_test_read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    size_t capacity = 4096, used = 0;
+    char *buf = malloc(capacity);
+    if (!buf)
+        fail_msg("out of memory reading %s", path);
+    for (;;) {
+        if (capacity - used < 2) {
+            capacity *= 2;
+            buf = realloc(buf, capacity);
+            if (!buf)
+                fail_msg("out of memory reading %s", path);
+        }
+        size_t got = fread(buf + used, 1, capacity - used - 1, f);
+        used += got;
+        if (got == 0)
+            break;
+    }
+    fclose(f);
+    buf[used] = '\0';
+    if (size)
+        *size = used;
+    return buf;
+}
+
+int fm_test_file_exists(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    fclose(f);
+    return 1;
+}

@@ -43,4 +43,11 @@ void fm_test_write_text(const char *path, const char *text);
 
 int fm_test_contains(const char *haystack, const char *needle);
 
+/* Read a whole file into a malloc'd buffer (NUL-terminated, size bytes
+ * before the NUL); fails the test on error. */
+char *fm_test_read_file(const char *path, size_t *size);
+
+/* 1 when path can be opened for reading. */
+int fm_test_file_exists(const char *path);
+
 #endif

@@ -1,0 +1,366 @@
+/* Datasets: allocation, the train/validation split, selection from a plain
+ * matrix, and fm_data_read, which picks a reader by file name. */
+#include "io/columns.h"
+#include "io/io_internal.h"
+
+#include "core/internal.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void fm_free_names(char **names, int n)
+{
+    if (!names)
+        return;
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+int fm_copy_names(char *const *names, int n, char ***out)
+{
+    *out = NULL;
+    if (!names || n <= 0)
+        return 1;
+    char **copy = fm_calloc_array((size_t)n, sizeof *copy);
+    if (!copy)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        if (names[i] && !(copy[i] = fm_strdup(names[i]))) {
+            fm_free_names(copy, n);
+            return 0;
+        }
+    }
+    *out = copy;
+    return 1;
+}
+
+void fm_dataset_free(fm_dataset *ds)
+{
+    if (!ds)
+        return;
+    free(ds->x);
+    free(ds->y);
+    fm_free_names(ds->in_names, ds->n_in);
+    fm_free_names(ds->out_names, ds->n_out);
+    free(ds);
+}
+
+fm_status fm_dataset_alloc(size_t rows, int n_in, int n_out, fm_dataset **out, fm_error *err)
+{
+    if (!out)
+        return fm_fail(err, FM_ERR_ARG, "fm_dataset_alloc: out must not be NULL");
+    *out = NULL;
+    if (n_in < 0 || n_out < 0)
+        return fm_fail(err, FM_ERR_ARG, "fm_dataset_alloc: negative width (%d inputs, %d targets)", n_in,
+                       n_out);
+    size_t n_x, n_y;
+    if (!fm_mul_size(rows, (size_t)n_in, &n_x) || !fm_mul_size(rows, (size_t)n_out, &n_y))
+        return fm_fail(err, FM_ERR_NOMEM, "dataset of %zu rows x (%d + %d) columns is too large", rows, n_in,
+                       n_out);
+    fm_dataset *ds = calloc(1, sizeof *ds);
+    if (!ds)
+        return fm_fail(err, FM_ERR_NOMEM, "out of memory for a dataset");
+    ds->rows = rows;
+    ds->n_in = n_in;
+    ds->n_out = n_out;
+    ds->x = fm_alloc_array(n_x, sizeof *ds->x);
+    /* No targets: y stays NULL, as the header documents. */
+    ds->y = n_out > 0 ? fm_alloc_array(n_y, sizeof *ds->y) : NULL;
+    if (!ds->x || (n_out > 0 && !ds->y)) {
+        fm_dataset_free(ds);
+        return fm_fail(err, FM_ERR_NOMEM, "out of memory for a dataset of %zu rows x (%d + %d) columns", rows,
+                       n_in, n_out);
+    }
+    *out = ds;
+    return FM_OK;
+}
+
+void fm_dataset_shrink(fm_dataset *ds)
+{
+    if (ds->rows == 0)
+        return;
+    if (ds->n_in > 0) {
+        float *x = realloc(ds->x, ds->rows * (size_t)ds->n_in * sizeof *x);
+        if (x)
+            ds->x = x;
+    }
+    if (ds->y) {
+        float *y = realloc(ds->y, ds->rows * (size_t)ds->n_out * sizeof *y);
+        if (y)
+            ds->y = y;
+    }
+}
+
+static int is_validation_row(size_t i, uint64_t seed, double threshold)
+{
+    return (double)(fm_splitmix64(seed ^ (uint64_t)i) % 1000000u) < threshold;
+}
+
+static void copy_row(const fm_dataset *from, size_t i, fm_dataset *to, size_t k)
+{
+    memcpy(to->x + k * (size_t)to->n_in, from->x + i * (size_t)from->n_in,
+           (size_t)from->n_in * sizeof *to->x);
+    if (from->y)
+        memcpy(to->y + k * (size_t)to->n_out, from->y + i * (size_t)from->n_out,
+               (size_t)from->n_out * sizeof *to->y);
+}
+
+/* Fraction 0 gives a validation set with zero rows rather than NULL, so
+ * callers can always free both and test val->rows. */
+fm_status fm_dataset_split(const fm_dataset *all, double fraction, uint64_t seed, fm_dataset **train,
+                           fm_dataset **val, fm_error *err)
+{
+    if (train)
+        *train = NULL;
+    if (val)
+        *val = NULL;
+    if (!all || !train || !val)
+        return fm_fail(err, FM_ERR_ARG, "fm_dataset_split: all, train and val must not be NULL");
+    if (!(fraction >= 0.0 && fraction <= 1.0))
+        return fm_fail(err, FM_ERR_ARG, "validation fraction %g is not between 0 and 1", fraction);
+
+    double threshold = fraction * 1e6;
+    size_t n_val = 0;
+    for (size_t i = 0; i < all->rows; i++)
+        n_val += (size_t)is_validation_row(i, seed, threshold);
+
+    fm_dataset *t = NULL, *v = NULL;
+    fm_status status = fm_dataset_alloc(all->rows - n_val, all->n_in, all->n_out, &t, err);
+    if (status == FM_OK)
+        status = fm_dataset_alloc(n_val, all->n_in, all->n_out, &v, err);
+    if (status == FM_OK && (!fm_copy_names(all->in_names, all->n_in, &t->in_names) ||
+                            !fm_copy_names(all->out_names, all->n_out, &t->out_names) ||
+                            !fm_copy_names(all->in_names, all->n_in, &v->in_names) ||
+                            !fm_copy_names(all->out_names, all->n_out, &v->out_names)))
+        status = fm_fail(err, FM_ERR_NOMEM, "out of memory for column names");
+    if (status != FM_OK) {
+        fm_dataset_free(t);
+        fm_dataset_free(v);
+        return status;
+    }
+    size_t k_train = 0, k_val = 0;
+    for (size_t i = 0; i < all->rows; i++) {
+        if (is_validation_row(i, seed, threshold))
+            copy_row(all, i, v, k_val++);
+        else
+            copy_row(all, i, t, k_train++);
+    }
+    /* Rows dropped while reading belong to the data as a whole; the count
+     * stays with the training part. */
+    t->skipped = all->skipped;
+    *train = t;
+    *val = v;
+    return FM_OK;
+}
+
+static const char *value_text(float value)
+{
+    if (isnan(value))
+        return "NaN";
+    return value > 0 ? "inf" : "-inf";
+}
+
+fm_status fm_dataset_from_matrix(const char *path, const float *matrix, size_t rows, int cols,
+                                 const fm_read_options *opts, float input_divisor, fm_bad_row_policy policy,
+                                 fm_dataset **out, unsigned char **bad_rows, fm_error *err)
+{
+    *out = NULL;
+    if (bad_rows)
+        *bad_rows = NULL;
+    fm_column_selection sel;
+    fm_status status = fm_columns_select(opts ? opts->inputs : NULL, opts ? opts->targets : NULL, NULL, cols,
+                                         path, &sel, err);
+    if (status != FM_OK)
+        return status;
+    fm_dataset *ds = NULL;
+    unsigned char *bad = NULL;
+    status = fm_dataset_alloc(rows, sel.n_in, sel.n_out, &ds, err);
+    if (status == FM_OK && policy == FM_BAD_ROWS_MARK && !(bad = fm_calloc_array(rows, 1)))
+        status = fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %zu rows", path, rows);
+
+    size_t kept = 0, skipped = 0;
+    for (size_t i = 0; status == FM_OK && i < rows; i++) {
+        const float *src = matrix + i * (size_t)cols;
+        int bad_column = -1;
+        for (int j = 0; bad_column < 0 && j < sel.n_in; j++)
+            if (!isfinite(src[sel.in[j]]))
+                bad_column = sel.in[j];
+        for (int j = 0; bad_column < 0 && j < sel.n_out; j++)
+            if (!isfinite(src[sel.out[j]]))
+                bad_column = sel.out[j];
+        if (bad_column >= 0) {
+            if (policy == FM_BAD_ROWS_FAIL) {
+                status = fm_fail(err, FM_ERR_FORMAT,
+                                 "%s: row %zu, column %d (0-based): value %s is not finite "
+                                 "(NaN, infinite or beyond the float range)",
+                                 path, i, bad_column, value_text(src[bad_column]));
+                break;
+            }
+            skipped++;
+            if (policy == FM_BAD_ROWS_SKIP)
+                continue;
+            bad[kept] = 1;
+        }
+        float *x = ds->x + kept * (size_t)sel.n_in;
+        for (int j = 0; j < sel.n_in; j++)
+            x[j] = src[sel.in[j]] / input_divisor;
+        float *y = ds->y ? ds->y + kept * (size_t)sel.n_out : NULL;
+        for (int j = 0; j < sel.n_out; j++)
+            y[j] = src[sel.out[j]];
+        kept++;
+    }
+    if (status == FM_OK && kept == 0)
+        status =
+            fm_fail(err, FM_ERR_FORMAT, "%s: no rows left: all %zu rows hold non-finite values", path, rows);
+    fm_column_selection_free(&sel);
+    if (status != FM_OK) {
+        fm_dataset_free(ds);
+        free(bad);
+        return status;
+    }
+    ds->rows = kept;
+    ds->skipped = skipped;
+    fm_dataset_shrink(ds);
+    *out = ds;
+    if (bad_rows)
+        *bad_rows = bad;
+    else
+        free(bad);
+    return FM_OK;
+}
+
+typedef enum data_format { FORMAT_UNKNOWN, FORMAT_CSV, FORMAT_NPY, FORMAT_IDX } data_format;
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    if (m > n)
+        return 0;
+    for (size_t i = 0; i < m; i++)
+        if (tolower((unsigned char)s[n - m + i]) != suffix[i])
+            return 0;
+    return 1;
+}
+
+static data_format format_of(const char *path)
+{
+    if (ends_with(path, ".csv"))
+        return FORMAT_CSV;
+    if (ends_with(path, ".npy"))
+        return FORMAT_NPY;
+    if (ends_with(path, "-ubyte") || ends_with(path, "-ubyte.gz") || ends_with(path, ".idx") ||
+        ends_with(path, ".idx.gz"))
+        return FORMAT_IDX;
+    return FORMAT_UNKNOWN;
+}
+
+/* Read one file with a selection. IDX inputs are scaled to [0, 1] (pixels)
+ * while IDX targets keep their byte values (class labels). */
+static fm_status read_one(const char *path, const char *inputs, const char *targets, int as_targets,
+                          fm_bad_row_policy policy, fm_dataset **out, unsigned char **bad_rows, fm_error *err)
+{
+    fm_read_options opts = {inputs, targets, policy != FM_BAD_ROWS_FAIL};
+    data_format format = format_of(path);
+    if (format == FORMAT_CSV)
+        return fm_csv_read_rows(path, &opts, policy, out, bad_rows, err);
+    if (format == FORMAT_UNKNOWN)
+        return fm_fail(err, FM_ERR_ARG,
+                       "%s: unknown data format; expected a name ending in .csv, .npy, .idx, .idx.gz, "
+                       "-ubyte or -ubyte.gz",
+                       path);
+    float *matrix;
+    size_t rows;
+    int cols;
+    fm_status status = format == FORMAT_NPY ? fm_npy_load(path, &matrix, &rows, &cols, err)
+                                            : fm_idx_read_matrix(path, 0, &matrix, &rows, &cols, err);
+    if (status != FM_OK)
+        return status;
+    float divisor = format == FORMAT_IDX && !as_targets ? 255.0f : 1.0f;
+    status = fm_dataset_from_matrix(path, matrix, rows, cols, &opts, divisor, policy, out, bad_rows, err);
+    free(matrix);
+    return status;
+}
+
+static int is_blank_spec(const char *spec)
+{
+    if (!spec)
+        return 1;
+    for (; *spec; spec++)
+        if (*spec != ' ' && *spec != '\t')
+            return 0;
+    return 1;
+}
+
+/* Inputs and targets from two files read side by side: a row bad in either
+ * file is dropped from both, so that they stay aligned. */
+static fm_status read_pair(const char *path, const char *target_path, const fm_read_options *opts,
+                           fm_dataset **out, fm_error *err)
+{
+    int skip = opts && opts->skip_bad_rows;
+    fm_bad_row_policy policy = skip ? FM_BAD_ROWS_MARK : FM_BAD_ROWS_FAIL;
+    fm_dataset *inputs = NULL, *targets = NULL, *ds = NULL;
+    unsigned char *bad_inputs = NULL, *bad_targets = NULL;
+    fm_status status = read_one(path, opts ? opts->inputs : NULL, NULL, 0, policy, &inputs, &bad_inputs, err);
+    if (status == FM_OK)
+        status = read_one(target_path, NULL, NULL, 1, policy, &targets, &bad_targets, err);
+    if (status == FM_OK && inputs->rows != targets->rows)
+        status = fm_fail(err, FM_ERR_FORMAT, "%s has %zu rows but %s has %zu: they must match row for row",
+                         path, inputs->rows, target_path, targets->rows);
+    size_t kept = 0;
+    if (status == FM_OK) {
+        for (size_t i = 0; i < inputs->rows; i++)
+            kept += !(skip && (bad_inputs[i] || bad_targets[i]));
+        if (kept == 0)
+            status = fm_fail(err, FM_ERR_FORMAT, "%s and %s: no rows left after skipping bad rows", path,
+                             target_path);
+    }
+    if (status == FM_OK)
+        status = fm_dataset_alloc(kept, inputs->n_in, targets->n_in, &ds, err);
+    if (status == FM_OK) {
+        size_t k = 0;
+        for (size_t i = 0; i < inputs->rows; i++) {
+            if (skip && (bad_inputs[i] || bad_targets[i]))
+                continue;
+            memcpy(ds->x + k * (size_t)ds->n_in, inputs->x + i * (size_t)ds->n_in,
+                   (size_t)ds->n_in * sizeof *ds->x);
+            memcpy(ds->y + k * (size_t)ds->n_out, targets->x + i * (size_t)ds->n_out,
+                   (size_t)ds->n_out * sizeof *ds->y);
+            k++;
+        }
+        ds->skipped = inputs->rows - kept;
+        /* The names move over rather than being copied. */
+        ds->in_names = inputs->in_names;
+        inputs->in_names = NULL;
+        ds->out_names = targets->in_names;
+        targets->in_names = NULL;
+        *out = ds;
+    }
+    fm_dataset_free(inputs);
+    fm_dataset_free(targets);
+    free(bad_inputs);
+    free(bad_targets);
+    return status;
+}
+
+fm_status fm_data_read(const char *path, const char *target_path, const fm_read_options *opts,
+                       fm_dataset **out, fm_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (!path || !out)
+        return fm_fail(err, FM_ERR_ARG, "fm_data_read: path and out must not be NULL");
+    if (!target_path) {
+        fm_bad_row_policy policy = opts && opts->skip_bad_rows ? FM_BAD_ROWS_SKIP : FM_BAD_ROWS_FAIL;
+        return read_one(path, opts ? opts->inputs : NULL, opts ? opts->targets : NULL, 0, policy, out, NULL,
+                        err);
+    }
+    if (opts && !is_blank_spec(opts->targets))
+        return fm_fail(err, FM_ERR_ARG,
+                       "targets \"%s\" were chosen in %s, but the targets come from %s; give one or the "
+                       "other",
+                       opts->targets, path, target_path);
+    return read_pair(path, target_path, opts, out, err);
+}

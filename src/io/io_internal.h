@@ -1,0 +1,65 @@
+/* What the data readers and writers of src/io share; not part of the public API. */
+#ifndef FATHOM_IO_INTERNAL_H
+#define FATHOM_IO_INTERNAL_H
+
+#include "fathom.h"
+
+#include <stdio.h>
+
+/* Read a whole file into a malloc'd buffer with a NUL byte after its `size`
+ * bytes (so that parsers may terminate the last field in place). */
+fm_status fm_read_whole_file(const char *path, char **data, size_t *size, fm_error *err);
+
+/* A file written under a temporary name in the destination's directory and
+ * renamed over it only once complete, so that readers never see half a file
+ * and a failed write leaves any existing file untouched. */
+typedef struct fm_atomic_file {
+    FILE *stream;   /* write here */
+    char *tmp_path; /* the temporary name */
+    const char *path;
+} fm_atomic_file;
+
+fm_status fm_atomic_open(fm_atomic_file *file, const char *path, fm_error *err);
+/* Flush, close and rename into place; on any failure the temporary file is
+ * removed. The handle is closed either way. */
+fm_status fm_atomic_commit(fm_atomic_file *file, fm_error *err);
+/* Close and remove the temporary file (after a failure of the caller's own). */
+void fm_atomic_abort(fm_atomic_file *file);
+
+/* What a reader does with a row that holds a missing, non-numeric or
+ * non-finite value in a selected column, or the wrong number of fields. */
+typedef enum fm_bad_row_policy {
+    FM_BAD_ROWS_FAIL = 0, /* stop with FM_ERR_FORMAT naming the place */
+    FM_BAD_ROWS_SKIP,     /* leave the row out and count it in `skipped` */
+    /* keep every row (bad ones hold unspecified values) and flag the bad ones,
+     * so that two files read side by side can drop the same rows */
+    FM_BAD_ROWS_MARK
+} fm_bad_row_policy;
+
+/* fm_csv_read with an explicit policy. With FM_BAD_ROWS_MARK, *bad_rows
+ * receives a malloc'd flag per row (1 = bad) and `skipped` counts them;
+ * otherwise bad_rows may be NULL and is set to NULL. */
+fm_status fm_csv_read_rows(const char *path, const fm_read_options *opts, fm_bad_row_policy policy,
+                           fm_dataset **out, unsigned char **bad_rows, fm_error *err);
+
+/* An NPY file as a float32 matrix [rows][cols] without the finiteness check,
+ * which the callers do on the columns they keep. */
+fm_status fm_npy_load(const char *path, float **data, size_t *rows, int *cols, fm_error *err);
+
+/* A dataset of the columns `opts` selects from matrix [rows][cols] (a file
+ * without column names): input values are divided by input_divisor (255 for
+ * IDX images, 1 otherwise), targets are copied as they are. Non-finite values
+ * in a selected column are bad rows, handled by `policy` as fm_csv_read_rows
+ * does. Row and column numbers in messages are 0-based. */
+fm_status fm_dataset_from_matrix(const char *path, const float *matrix, size_t rows, int cols,
+                                 const fm_read_options *opts, float input_divisor, fm_bad_row_policy policy,
+                                 fm_dataset **out, unsigned char **bad_rows, fm_error *err);
+
+/* Give back the room of rows beyond ds->rows (after rows were left out). */
+void fm_dataset_shrink(fm_dataset *ds);
+
+/* Malloc'd copies of n names (NULL in, NULL out); 0 on allocation failure. */
+int fm_copy_names(char *const *names, int n, char ***out);
+void fm_free_names(char **names, int n);
+
+#endif

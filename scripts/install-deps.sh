@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages fathom needs to build, test and run its examples.
+set -euo pipefail
+packages=(
+    build-essential cmake pkg-config
+    libopenblas-dev libcjson-dev zlib1g-dev   # the library: BLAS, JSON, gzip
+    libcmocka-dev                             # unit tests
+    dataset-fashion-mnist                     # real data: tests and the main example
+)
+if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

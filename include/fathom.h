@@ -464,6 +464,96 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
 fm_status fm_evaluate(fm_net *net, const fm_loss *loss, const fm_dataset *data, double *loss_value,
                       double *metric, fm_error *err);
 
+/* ------------------------------------------------------------------ theory */
+
+/* E[f(u)] for u ~ N(0, 1), by Gauss-Legendre quadrature against the Gaussian
+ * density on [-12, 12], split at 0 (where every piecewise activation has its
+ * kink when z = sqrt(q) u) with panels refined geometrically towards 0 so that
+ * steep functions such as tanh(100 u) are resolved. Deterministic, about
+ * 1e-13 absolute accuracy for the activations here; plain Gauss-Hermite
+ * converges only like n^-2 for SELU's kink (see docs/theory.md). */
+double fm_gauss_expectation(double (*f)(double u, void *user), void *user);
+
+/* Mean-field recursion (Poole et al. 2016): the second moment of the next
+ * pre-activation, q' = sigma_w2 E[phi(sqrt(q) u)^2] + sigma_b2, where sigma_w2 =
+ * n_in Var[W] and sigma_b2 = Var[b]. */
+double fm_meanfield_next_q(const fm_activation *act, double q, double sigma_w2, double sigma_b2);
+
+/* chi_1 = sigma_w2 E[phi'(sqrt(q) u)^2]: the factor by which the gradient's
+ * variance grows per layer (< 1 vanishing, > 1 exploding, 1 critical). */
+double fm_meanfield_chi1(const fm_activation *act, double q, double sigma_w2);
+
+/* E[phi'(sqrt(q) u)^2], the backward factor of one layer without sigma_w2. */
+double fm_meanfield_derivative_moment(const fm_activation *act, double q);
+
+/* The fixed point q* of the recursion, iterated from q0 (up to 10,000 steps,
+ * stopping at relative change 1e-13). Returns Inf if q grows without bound and
+ * 0 if it collapses. */
+double fm_meanfield_fixed_point(const fm_activation *act, double sigma_w2, double sigma_b2, double q0);
+
+/* The weight variance sigma_w2 at which chi_1(q*) = 1 for a bias variance
+ * (ReLU, sigma_b2 = 0: 2; tanh, 0: 1; tanh, 0.05: ~1.761), by bisection on
+ * [lo, hi]. FM_ERR_ARG when chi_1 - 1 does not change sign there. */
+fm_status fm_meanfield_critical_weight_var(const fm_activation *act, double sigma_b2, double lo, double hi,
+                                           double *sigma_w2, fm_error *err);
+
+/* SELU's moment map g (Klambauer et al. 2017, eqs. 4-5) in closed form: the
+ * mean and variance (mu', nu') of the next layer's activations when the
+ * current ones have mean mu and variance nu, and the weights into a unit sum
+ * to omega with squares summing to tau (normalised weights: omega 0, tau 1). */
+void fm_selu_moment_map(double mu, double nu, double omega, double tau, double alpha, double lambda,
+                        double *mu_next, double *nu_next);
+
+/* Jacobian d(mu', nu')/d(mu, nu) of the map (central differences in double),
+ * row-major [2][2], and its spectral norm (largest singular value). At
+ * (0, 1, 0, 1) with the standard constants the norm is ~0.7877 < 1: the fixed
+ * point (0, 1) attracts. */
+void fm_selu_jacobian(double mu, double nu, double omega, double tau, double alpha, double lambda, double jac[4]);
+double fm_spectral_norm_2x2(const double m[4]);
+
+/* ------------------------------------------------------------------- probe */
+
+/* Statistics of one layer for one batch, measured beside theory. Entries that
+ * do not apply are NaN (e.g. dead units of a tanh layer). */
+typedef struct fm_layer_stats {
+    int layer;              /* 1-based */
+    int n_in, n_out;
+    double var_w;           /* empirical variance of the layer's weights */
+    double mean_z, var_z;   /* pre-activation, over units and samples */
+    double mean_a, var_a;   /* activation */
+    double var_z_linear;    /* the lecture's product formula: E[x^2] prod n_j Var[W_j] */
+    double var_z_meanfield; /* q_l of the mean-field recursion */
+    double saturated;       /* share of (unit, sample) with |phi'(z)| < 1% of its maximum */
+    double dead;            /* ReLU: share of units with z <= 0 on every sample */
+    double inactive;        /* leaky ReLU, ELU, SELU: share negative on every sample */
+    double var_delta;       /* Var[dL/dz] */
+    double var_delta_theory;/* backward recursion from the output layer's measured value */
+    double grad_w_norm;     /* ||dL/dW||_2 (Frobenius) */
+    double chi1;            /* mean-field chi_1 at this layer's q */
+    int nonfinite;          /* some z, a or dL/dz of this layer is Inf or NaN */
+} fm_layer_stats;
+
+/* Measured columns from the last forward and backward pass of `net` (the
+ * theory columns are left NaN). stats has room for fm_net_n_layers entries.
+ * Works on the batch in hand; allocates nothing. */
+void fm_stats_measure(fm_net *net, fm_layer_stats *stats);
+
+/* Theory columns: the linear-regime product formula and the mean-field
+ * recursion, started from the input's mean second moment input_q, with each
+ * layer's measured weight variance (sigma_w2 = n_in Var[W]) and bias second
+ * moment (sigma_b2 = E[b^2]); the backward recursion starts from the last
+ * layer's measured var_delta. Call after fm_stats_measure. */
+void fm_stats_theory(fm_net *net, double input_q, fm_layer_stats *stats);
+
+/* A full probe: forward x [batch][n_in] (no dropout), backward from grad_out
+ * (dL/dz of the output, [batch][n_out]) or, when grad_out is NULL, from a
+ * random N(0, 1) output gradient drawn from `seed`; then measure and predict. */
+fm_status fm_probe(fm_net *net, const float *x, int batch, const float *grad_out, uint64_t seed,
+                   fm_layer_stats *stats, fm_error *err);
+
+/* First layer (1-based) whose statistics hold Inf or NaN, 0 if none. */
+int fm_stats_first_nonfinite(const fm_layer_stats *stats, int n_layers);
+
 #ifdef __cplusplus
 }
 #endif

@@ -240,7 +240,8 @@ fm_status fm_net_backward(fm_net *net, const float *x, const float *grad_out_z, 
     if (batch <= 0)
         return fm_fail(err, FM_ERR_ARG, "backward pass without a forward pass");
     int last = net->n_layers - 1;
-    memcpy(net->layers[last].delta, grad_out_z, (size_t)batch * (size_t)net->layers[last].n_out * sizeof(float));
+    if (net->layers[last].delta != grad_out_z) /* callers may hand back the buffer itself */
+        memcpy(net->layers[last].delta, grad_out_z, (size_t)batch * (size_t)net->layers[last].n_out * sizeof(float));
     for (int l = last; l >= 0; l--) {
         fm_net_layer_state *s = &net->layers[l];
         const float *in = layer_input(net, x, l);

@@ -1,0 +1,170 @@
+/* Closed-form and quadrature theory of signal propagation: Gaussian
+ * expectations, the mean-field recursion and chi_1 (Poole et al. 2016,
+ * Schoenholz et al. 2017), critical initialisations, and SELU's moment map
+ * (Klambauer et al. 2017). Everything in double. */
+#include "core/internal.h"
+
+#include <math.h>
+
+/* 10-point Gauss-Legendre nodes and weights on [-1, 1]. */
+static const double GL_X[5] = {0.1488743389816312, 0.4333953941292472, 0.6794095682990244, 0.8650633666889845,
+                               0.9739065285171717};
+static const double GL_W[5] = {0.2955242247147529, 0.2692667193099963, 0.2190863625159820, 0.1494513491505806,
+                               0.0666713443086881};
+
+static double panel(double (*f)(double, void *), void *user, double a, double b)
+{
+    double mid = 0.5 * (a + b), half = 0.5 * (b - a), sum = 0.0;
+    for (int i = 0; i < 5; i++) {
+        for (int sign = -1; sign <= 1; sign += 2) {
+            double u = mid + sign * half * GL_X[i];
+            sum += GL_W[i] * f(u, user) * exp(-0.5 * u * u);
+        }
+    }
+    return sum * half;
+}
+
+double fm_gauss_expectation(double (*f)(double u, void *user), void *user)
+{
+    /* Each half-line: panels [2^-k-1, 2^-k] for k = 30..3 towards the kink at
+     * 0, then uniform panels of width 0.25 out to 12 (density ~1e-32 there). */
+    double total = 0.0;
+    for (int side = -1; side <= 1; side += 2) {
+        double lo = 0.0;
+        for (int k = 30; k >= 2; k--) {
+            double hi = ldexp(1.0, -k);
+            total += side > 0 ? panel(f, user, lo, hi) : panel(f, user, -hi, -lo);
+            lo = hi;
+        }
+        for (double a = 0.25; a < 12.0 - 1e-12; a += 0.25)
+            total += side > 0 ? panel(f, user, a, a + 0.25) : panel(f, user, -a - 0.25, -a);
+    }
+    return total / sqrt(2.0 * M_PI);
+}
+
+typedef struct scaled_act {
+    const fm_activation *act;
+    double scale; /* sqrt(q) */
+} scaled_act;
+
+static double phi_squared(double u, void *user)
+{
+    const scaled_act *s = user;
+    double v = fm_act_value(s->act, s->scale * u);
+    return v * v;
+}
+
+static double dphi_squared(double u, void *user)
+{
+    const scaled_act *s = user;
+    double d = fm_act_derivative(s->act, s->scale * u);
+    return d * d;
+}
+
+double fm_meanfield_next_q(const fm_activation *act, double q, double sigma_w2, double sigma_b2)
+{
+    if (!(q >= 0.0) || isinf(q))
+        return q;
+    scaled_act s = {act, sqrt(q)};
+    return sigma_w2 * fm_gauss_expectation(phi_squared, &s) + sigma_b2;
+}
+
+double fm_meanfield_derivative_moment(const fm_activation *act, double q)
+{
+    if (!(q >= 0.0) || isinf(q))
+        return NAN;
+    scaled_act s = {act, sqrt(q)};
+    return fm_gauss_expectation(dphi_squared, &s);
+}
+
+double fm_meanfield_chi1(const fm_activation *act, double q, double sigma_w2)
+{
+    return sigma_w2 * fm_meanfield_derivative_moment(act, q);
+}
+
+double fm_meanfield_fixed_point(const fm_activation *act, double sigma_w2, double sigma_b2, double q0)
+{
+    double q = q0;
+    for (int i = 0; i < 10000; i++) {
+        double next = fm_meanfield_next_q(act, q, sigma_w2, sigma_b2);
+        if (!isfinite(next) || next > 1e300)
+            return INFINITY;
+        if (next < 1e-300)
+            return 0.0;
+        if (fabs(next - q) <= 1e-13 * next)
+            return next;
+        q = next;
+    }
+    return q;
+}
+
+static double chi1_at_fixed_point(const fm_activation *act, double sigma_w2, double sigma_b2)
+{
+    double q = fm_meanfield_fixed_point(act, sigma_w2, sigma_b2, 1.0);
+    if (isinf(q))
+        q = 1e6; /* exploding q: chi_1 of a saturated or linear regime */
+    return fm_meanfield_chi1(act, q, sigma_w2);
+}
+
+fm_status fm_meanfield_critical_weight_var(const fm_activation *act, double sigma_b2, double lo, double hi,
+                                           double *sigma_w2, fm_error *err)
+{
+    if (!(lo > 0.0 && hi > lo) || !(sigma_b2 >= 0.0))
+        return fm_fail(err, FM_ERR_ARG, "critical point search needs 0 < lo < hi and sigma_b2 >= 0");
+    double f_lo = chi1_at_fixed_point(act, lo, sigma_b2) - 1.0;
+    double f_hi = chi1_at_fixed_point(act, hi, sigma_b2) - 1.0;
+    if (!(f_lo * f_hi <= 0.0))
+        return fm_fail(err, FM_ERR_ARG, "chi_1 - 1 does not change sign on [%g, %g] (%g, %g)", lo, hi, f_lo, f_hi);
+    for (int i = 0; i < 200 && hi - lo > 1e-12 * hi; i++) {
+        double mid = 0.5 * (lo + hi);
+        double f_mid = chi1_at_fixed_point(act, mid, sigma_b2) - 1.0;
+        if ((f_mid <= 0.0) == (f_lo <= 0.0)) {
+            lo = mid;
+            f_lo = f_mid;
+        } else {
+            hi = mid;
+        }
+    }
+    *sigma_w2 = 0.5 * (lo + hi);
+    return FM_OK;
+}
+
+void fm_selu_moment_map(double mu, double nu, double omega, double tau, double alpha, double lambda,
+                        double *mu_next, double *nu_next)
+{
+    const double m = mu * omega, v = nu * tau, s = sqrt(v), r2 = M_SQRT2;
+    const double gauss = sqrt(2.0 / M_PI) * s * exp(-m * m / (2.0 * v));
+    const double e1 = exp(m + v / 2.0) * erfc((m + v) / (r2 * s));
+    const double e2 = exp(2.0 * (m + v)) * erfc((m + 2.0 * v) / (r2 * s));
+    const double c0 = erfc(m / (r2 * s));
+    double mean = 0.5 * lambda * (m * (2.0 - c0) + alpha * e1 - alpha * c0 + gauss);
+    double second = 0.5 * lambda * lambda *
+                    ((m * m + v) * (2.0 - c0) + alpha * alpha * (-2.0 * e1 + e2 + c0) + m * gauss);
+    *mu_next = mean;
+    *nu_next = second - mean * mean;
+}
+
+void fm_selu_jacobian(double mu, double nu, double omega, double tau, double alpha, double lambda, double jac[4])
+{
+    const double h = 1e-6;
+    double mp, np, mm, nm;
+    fm_selu_moment_map(mu + h, nu, omega, tau, alpha, lambda, &mp, &np);
+    fm_selu_moment_map(mu - h, nu, omega, tau, alpha, lambda, &mm, &nm);
+    jac[0] = (mp - mm) / (2 * h);
+    jac[2] = (np - nm) / (2 * h);
+    fm_selu_moment_map(mu, nu + h, omega, tau, alpha, lambda, &mp, &np);
+    fm_selu_moment_map(mu, nu - h, omega, tau, alpha, lambda, &mm, &nm);
+    jac[1] = (mp - mm) / (2 * h);
+    jac[3] = (np - nm) / (2 * h);
+}
+
+double fm_spectral_norm_2x2(const double m[4])
+{
+    /* Largest eigenvalue of M^T M, in closed form. */
+    double a = m[0] * m[0] + m[2] * m[2];
+    double b = m[0] * m[1] + m[2] * m[3];
+    double d = m[1] * m[1] + m[3] * m[3];
+    double tr = a + d, det = a * d - b * b;
+    double disc = sqrt(fmax(tr * tr / 4.0 - det, 0.0));
+    return sqrt(tr / 2.0 + disc);
+}

@@ -41,6 +41,10 @@ fm_status cli_fail(fm_error *err, fm_status status, const char *fmt, ...)
 int cli_parse_int(const char *text, long min, long max, long *out);
 int cli_parse_double(const char *text, double min, double max, double *out);
 
+/* Widths from "64,64", "256x8" or "256x4,128" into widths (room for max);
+ * returns the count, or -1 for a malformed spec. */
+int cli_parse_widths(const char *text, int *widths, int max);
+
 /* Set the number of BLAS threads (0: leave OpenBLAS's default). */
 void cli_set_threads(int threads);
 
@@ -49,6 +53,7 @@ int cmd_train(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
 
 /* Read the data a model applies to: for CSV the model's input columns by name
  * (and its target columns when with_targets and present), for other formats

@@ -100,41 +100,6 @@ static int parse_override(const char *text, int *layer, const char **spec)
     return 1;
 }
 
-/* Hidden widths from "64,64", "256x8", "256x4,128"; returns the count or -1. */
-static int parse_layers(const char *text, int *widths, int max)
-{
-    int n = 0;
-    const char *p = text;
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        char item[64];
-        if (len == 0 || len >= sizeof item)
-            return -1;
-        memcpy(item, p, len);
-        item[len] = '\0';
-        char *x = strchr(item, 'x');
-        long width, repeat = 1;
-        if (x) {
-            *x = '\0';
-            if (!cli_parse_int(x + 1, 1, max, &repeat))
-                return -1;
-        }
-        if (!cli_parse_int(item, 1, FM_MAX_WIDTH, &width))
-            return -1;
-        if (n + repeat > max)
-            return -1;
-        for (long i = 0; i < repeat; i++)
-            widths[n++] = (int)width;
-        if (!comma)
-            break;
-        p = comma + 1;
-        if (!*p)
-            return -1;
-    }
-    return n;
-}
-
 static int parse_args(int argc, char **argv, train_args *a)
 {
     enum {
@@ -360,7 +325,7 @@ static fm_status build_specs(const train_args *a, const fm_loss *loss, int n_out
                              int *n_layers_out, fm_error *err)
 {
     int widths[FM_MAX_LAYERS];
-    int hidden = parse_layers(a->layers ? a->layers : "64,64", widths, FM_MAX_LAYERS - 1);
+    int hidden = cli_parse_widths(a->layers ? a->layers : "64,64", widths, FM_MAX_LAYERS - 1);
     if (hidden < 0)
         return cli_fail(err, FM_ERR_ARG, "--layers \"%s\" must be widths like 64,64 or 256x8", a->layers);
     int n_layers = hidden + 1;

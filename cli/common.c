@@ -75,6 +75,40 @@ int cli_parse_double(const char *text, double min, double max, double *out)
     return 1;
 }
 
+int cli_parse_widths(const char *text, int *widths, int max)
+{
+    int n = 0;
+    const char *p = text;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char item[64];
+        if (len == 0 || len >= sizeof item)
+            return -1;
+        memcpy(item, p, len);
+        item[len] = '\0';
+        char *x = strchr(item, 'x');
+        long width, repeat = 1;
+        if (x) {
+            *x = '\0';
+            if (!cli_parse_int(x + 1, 1, max, &repeat))
+                return -1;
+        }
+        if (!cli_parse_int(item, 1, FM_MAX_WIDTH, &width))
+            return -1;
+        if (n + repeat > max)
+            return -1;
+        for (long i = 0; i < repeat; i++)
+            widths[n++] = (int)width;
+        if (!comma)
+            break;
+        p = comma + 1;
+        if (!*p)
+            return -1;
+    }
+    return n;
+}
+
 void cli_set_threads(int threads)
 {
     if (threads > 0)

@@ -17,6 +17,7 @@ static void print_help(FILE *out)
             "  predict   apply a model to data and write predictions (CSV or NPY)\n"
             "  eval      loss and RMSE or accuracy of a model on data with targets\n"
             "  info      print what a model file holds\n"
+            "  probe     per-layer variance, saturation, dead units and gradients beside theory\n"
             "\n"
             "exit status:\n"
             "  0 success                 4 malformed input file\n"
@@ -44,7 +45,7 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*run)(int, char **);
-    } commands[] = {{"train", cmd_train}, {"predict", cmd_predict}, {"eval", cmd_eval}, {"info", cmd_info}};
+    } commands[] = {{"train", cmd_train}, {"predict", cmd_predict}, {"eval", cmd_eval}, {"info", cmd_info}, {"probe", cmd_probe}};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(command, commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);

@@ -1,0 +1,313 @@
+/* fathom probe: one forward and one backward pass through an untrained (or a
+ * saved) network, and per layer the statistics of the signal beside what
+ * theory predicts. The table is what fathom exists for. */
+#include "cli.h"
+#include "probe_output.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const COMMAND = "probe";
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: fathom probe --layers SPEC [options]      (an untrained network)\n"
+            "       fathom probe --model MODEL [options]      (a saved one)\n"
+            "\n"
+            "network (untrained):\n"
+            "  --layers SPEC       widths of all layers: 512x64, or 256,128,10 (default 256x20)\n"
+            "  --inputs N          input width (default: the first layer's width)\n"
+            "  --act ACT           activation of every layer (default tanh)\n"
+            "  --act-at L=ACT      activation of layer L (1-based), repeatable\n"
+            "  --init INIT         initialiser (default auto); see fathom train --help\n"
+            "  --weight-var V      shorthand for --init normal:V (the lecture's Var[W])\n"
+            "  --bias-var V        biases drawn from N(0, V) (default 0)\n"
+            "  --seed S            seed of weights, inputs and the output gradient (default 1)\n"
+            "input:\n"
+            "  --samples N         batch size (default 1024)\n"
+            "  --input-mean M      synthetic inputs N(M, S^2) (default 0)\n"
+            "  --input-std S       (default 1)\n"
+            "  --data FILE         a real data set instead (CSV, NPY, IDX), standardised per column\n"
+            "  --columns COLS      its input columns (default: all)\n"
+            "output:\n"
+            "  --format FMT        table (default), csv or json (one record per layer; docs/theory.md)\n"
+            "  --threads N         BLAS threads\n"
+            "  --help              this text\n"
+            "\n"
+            "The backward pass starts from a random N(0, 1) gradient at the output. Columns:\n"
+            "Var[W] measured; mean and variance of z and a; Var z predicted by the lecture's\n"
+            "product formula (lin) and by mean-field theory (mf); saturated share (|phi'| < 1%% of\n"
+            "its maximum); dead ReLU units (z <= 0 on every sample) or inactive ones (leaky,\n"
+            "ELU, SELU); Var[dL/dz] measured and predicted; ||dL/dW||; chi_1.\n");
+}
+
+typedef struct probe_args {
+    const char *layers, *act, *init, *model, *data, *columns, *format;
+    double bias_var, input_mean, input_std, weight_var;
+    int have_weight_var;
+    long inputs, samples, threads;
+    unsigned long long seed;
+    int n_overrides;
+    int act_at[64];
+    const char *act_spec[64];
+} probe_args;
+
+static int parse_args(int argc, char **argv, probe_args *a)
+{
+    enum { O_LAYERS = 256, O_INPUTS, O_ACT, O_ACT_AT, O_INIT, O_WVAR, O_BVAR, O_SEED, O_SAMPLES, O_IMEAN, O_ISTD,
+           O_DATA, O_COLUMNS, O_MODEL, O_FORMAT, O_THREADS, O_HELP };
+    static const struct option options[] = {
+        {"layers", required_argument, 0, O_LAYERS},   {"inputs", required_argument, 0, O_INPUTS},
+        {"act", required_argument, 0, O_ACT},         {"act-at", required_argument, 0, O_ACT_AT},
+        {"init", required_argument, 0, O_INIT},       {"weight-var", required_argument, 0, O_WVAR},
+        {"bias-var", required_argument, 0, O_BVAR},   {"seed", required_argument, 0, O_SEED},
+        {"samples", required_argument, 0, O_SAMPLES}, {"input-mean", required_argument, 0, O_IMEAN},
+        {"input-std", required_argument, 0, O_ISTD},  {"data", required_argument, 0, O_DATA},
+        {"columns", required_argument, 0, O_COLUMNS}, {"model", required_argument, 0, O_MODEL},
+        {"format", required_argument, 0, O_FORMAT},   {"threads", required_argument, 0, O_THREADS},
+        {"help", no_argument, 0, O_HELP},             {0, 0, 0, 0},
+    };
+    memset(a, 0, sizeof *a);
+    a->samples = 1024;
+    a->input_std = 1.0;
+    a->seed = 1;
+    a->format = "table";
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case O_LAYERS: a->layers = optarg; break;
+        case O_INPUTS:
+            if (!cli_parse_int(optarg, 1, FM_MAX_WIDTH, &a->inputs))
+                return cli_usage_error(COMMAND, "--inputs \"%s\" must be an integer in 1..%d", optarg, FM_MAX_WIDTH);
+            break;
+        case O_ACT: a->act = optarg; break;
+        case O_ACT_AT: {
+            const char *eq = strchr(optarg, '=');
+            char number[16];
+            long layer;
+            size_t len = eq ? (size_t)(eq - optarg) : 0;
+            if (!eq || len == 0 || len >= sizeof number || a->n_overrides >= 64)
+                return cli_usage_error(COMMAND, "--act-at \"%s\" must be LAYER=ACT", optarg);
+            memcpy(number, optarg, len);
+            number[len] = '\0';
+            if (!cli_parse_int(number, 1, FM_MAX_LAYERS, &layer))
+                return cli_usage_error(COMMAND, "--act-at \"%s\" must be LAYER=ACT", optarg);
+            a->act_at[a->n_overrides] = (int)layer;
+            a->act_spec[a->n_overrides++] = eq + 1;
+            break;
+        }
+        case O_INIT: a->init = optarg; break;
+        case O_WVAR:
+            if (!cli_parse_double(optarg, 0.0, 1e30, &a->weight_var))
+                return cli_usage_error(COMMAND, "--weight-var \"%s\" must be a non-negative number", optarg);
+            a->have_weight_var = 1;
+            break;
+        case O_BVAR:
+            if (!cli_parse_double(optarg, 0.0, 1e30, &a->bias_var))
+                return cli_usage_error(COMMAND, "--bias-var \"%s\" must be a non-negative number", optarg);
+            break;
+        case O_SEED: {
+            char *end;
+            if (!optarg[0] || optarg[0] == '-' || (a->seed = strtoull(optarg, &end, 10), *end != '\0'))
+                return cli_usage_error(COMMAND, "--seed \"%s\" must be a non-negative integer", optarg);
+            break;
+        }
+        case O_SAMPLES:
+            if (!cli_parse_int(optarg, 2, 1 << 22, &a->samples))
+                return cli_usage_error(COMMAND, "--samples \"%s\" must be an integer in 2..%d", optarg, 1 << 22);
+            break;
+        case O_IMEAN:
+            if (!cli_parse_double(optarg, -1e30, 1e30, &a->input_mean))
+                return cli_usage_error(COMMAND, "--input-mean \"%s\" must be a number", optarg);
+            break;
+        case O_ISTD:
+            if (!cli_parse_double(optarg, 0.0, 1e30, &a->input_std))
+                return cli_usage_error(COMMAND, "--input-std \"%s\" must be a non-negative number", optarg);
+            break;
+        case O_DATA: a->data = optarg; break;
+        case O_COLUMNS: a->columns = optarg; break;
+        case O_MODEL: a->model = optarg; break;
+        case O_FORMAT: a->format = optarg; break;
+        case O_THREADS:
+            if (!cli_parse_int(optarg, 1, 1024, &a->threads))
+                return cli_usage_error(COMMAND, "--threads \"%s\" must be an integer in 1..1024", optarg);
+            break;
+        case 'h':
+        case O_HELP: usage(stdout); return -1;
+        default: return cli_usage_error(COMMAND, "unknown option or missing value: %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(COMMAND, "unexpected argument \"%s\"", argv[optind]);
+    if (strcmp(a->format, "table") != 0 && strcmp(a->format, "csv") != 0 && strcmp(a->format, "json") != 0)
+        return cli_usage_error(COMMAND, "--format \"%s\" must be table, csv or json", a->format);
+    if (a->model && (a->layers || a->act || a->init || a->have_weight_var || a->n_overrides || a->inputs))
+        return cli_usage_error(COMMAND, "--model takes the network from the file; drop --layers, --act, --init");
+    if (a->init && a->have_weight_var)
+        return cli_usage_error(COMMAND, "give either --init or --weight-var, not both");
+    return 0;
+}
+
+/* Every layer from --layers, with --act, --init/--weight-var and overrides. */
+static fm_status build_net(const probe_args *a, fm_net **net, fm_error *err)
+{
+    int *widths = malloc(sizeof(int) * FM_MAX_LAYERS);
+    fm_layer_spec *specs = NULL;
+    fm_status st = FM_OK;
+    if (!widths)
+        return cli_fail(err, FM_ERR_NOMEM, "out of memory");
+    int n_layers = cli_parse_widths(a->layers ? a->layers : "256x20", widths, FM_MAX_LAYERS);
+    if (n_layers <= 0) {
+        st = cli_fail(err, FM_ERR_ARG, "--layers \"%s\" must be widths like 512x64 or 256,128,10", a->layers);
+        goto done;
+    }
+    specs = calloc((size_t)n_layers, sizeof *specs);
+    if (!specs) {
+        st = cli_fail(err, FM_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    fm_activation act;
+    fm_init init;
+    char init_text[64];
+    if (a->have_weight_var)
+        snprintf(init_text, sizeof init_text, "normal:%.17g", a->weight_var);
+    else
+        snprintf(init_text, sizeof init_text, "%s", a->init ? a->init : "auto");
+    st = fm_activation_parse(a->act ? a->act : "tanh", &act, err);
+    if (st == FM_OK)
+        st = fm_init_parse(init_text, &init, err);
+    if (st == FM_OK && act.kind == FM_ACT_SOFTMAX && n_layers > 1)
+        st = cli_fail(err, FM_ERR_ARG, "softmax is only allowed on the output layer (use --act-at)");
+    for (int l = 0; st == FM_OK && l < n_layers; l++) {
+        specs[l].n_out = widths[l];
+        specs[l].act = act;
+        specs[l].init = init;
+    }
+    for (int i = 0; st == FM_OK && i < a->n_overrides; i++) {
+        if (a->act_at[i] > n_layers)
+            st = cli_fail(err, FM_ERR_ARG, "--act-at %d: the network has %d layers", a->act_at[i], n_layers);
+        else
+            st = fm_activation_parse(a->act_spec[i], &specs[a->act_at[i] - 1].act, err);
+    }
+    if (st == FM_OK)
+        st = fm_net_create(a->inputs ? (int)a->inputs : widths[0], specs, n_layers, a->seed, net, err);
+    if (st == FM_OK && a->bias_var > 0.0) {
+        fm_rng rng;
+        fm_rng_seed(&rng, a->seed ^ 0xB1A5B1A5ull);
+        double sd = sqrt(a->bias_var);
+        for (int l = 0; l < n_layers; l++)
+            for (int o = 0; o < widths[l]; o++)
+                fm_net_bias(*net, l)[o] = (float)(sd * fm_rng_normal(&rng));
+    }
+done:
+    free(widths);
+    free(specs);
+    return st;
+}
+
+/* Inputs: a standardised sample of a data set, or N(mean, std^2). */
+static fm_status make_inputs(const probe_args *a, const fm_model *model, int n_in, float **x_out, int *batch_out,
+                             fm_error *err)
+{
+    *x_out = NULL;
+    if (a->data) {
+        fm_read_options opts = {a->columns, NULL, 1};
+        fm_dataset *ds = NULL;
+        fm_status st;
+        if (model)
+            st = cli_read_model_data(model, a->data, NULL, a->columns, NULL, 0, 1, &ds, err);
+        else
+            st = fm_data_read(a->data, NULL, &opts, &ds, err);
+        if (st != FM_OK)
+            return st;
+        if (ds->n_in != n_in) {
+            st = cli_fail(err, FM_ERR_ARG, "%s has %d input columns; the network takes %d", a->data, ds->n_in, n_in);
+            fm_dataset_free(ds);
+            return st;
+        }
+        int batch = (int)(ds->rows < (size_t)a->samples ? ds->rows : (size_t)a->samples);
+        if (model && model->input_std) {
+            fm_standardize(model->input_std, ds->x, ds->rows);
+        } else {
+            fm_standardizer *s = NULL;
+            st = fm_standardizer_fit(ds->x, ds->rows, ds->n_in, &s, err);
+            if (st != FM_OK) {
+                fm_dataset_free(ds);
+                return st;
+            }
+            fm_standardize(s, ds->x, ds->rows);
+            fm_standardizer_free(s);
+        }
+        float *x = malloc((size_t)batch * (size_t)n_in * sizeof *x);
+        if (!x) {
+            fm_dataset_free(ds);
+            return cli_fail(err, FM_ERR_NOMEM, "out of memory");
+        }
+        /* An evenly spaced sample of the rows, not just the first ones. */
+        for (int r = 0; r < batch; r++) {
+            size_t row = (size_t)((double)r * (double)ds->rows / batch);
+            memcpy(x + (size_t)r * (size_t)n_in, ds->x + row * (size_t)n_in, (size_t)n_in * sizeof *x);
+        }
+        fm_dataset_free(ds);
+        *x_out = x;
+        *batch_out = batch;
+        return FM_OK;
+    }
+    size_t count = (size_t)a->samples * (size_t)n_in;
+    float *x = malloc(count * sizeof *x);
+    if (!x)
+        return cli_fail(err, FM_ERR_NOMEM, "cannot allocate %ld x %d inputs", a->samples, n_in);
+    fm_rng rng;
+    fm_rng_seed(&rng, a->seed ^ 0x1A7A1A7Aull);
+    for (size_t i = 0; i < count; i++)
+        x[i] = (float)(a->input_mean + a->input_std * fm_rng_normal(&rng));
+    *x_out = x;
+    *batch_out = (int)a->samples;
+    return FM_OK;
+}
+
+int cmd_probe(int argc, char **argv)
+{
+    probe_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc != 0)
+        return rc < 0 ? EXIT_OK : rc;
+    cli_set_threads((int)a.threads);
+    fm_error err = {FM_OK, ""};
+    fm_model *model = NULL;
+    fm_net *own = NULL, *net;
+    float *x = NULL;
+    fm_layer_stats *stats = NULL;
+    int batch = 0;
+    fm_status st = a.model ? fm_model_load(a.model, &model, &err) : build_net(&a, &own, &err);
+    if (st != FM_OK)
+        goto done;
+    net = model ? model->net : own;
+    st = make_inputs(&a, model, fm_net_n_in(net), &x, &batch, &err);
+    if (st != FM_OK)
+        goto done;
+    stats = calloc((size_t)fm_net_n_layers(net), sizeof *stats);
+    if (!stats) {
+        st = cli_fail(&err, FM_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    st = fm_probe(net, x, batch, NULL, a.seed ^ 0x9AD1E47ull, stats, &err);
+    if (st != FM_OK)
+        goto done;
+    probe_print(stdout, a.format, net, stats, batch, isatty(STDOUT_FILENO));
+
+done:
+    rc = st == FM_OK ? EXIT_OK : cli_report(COMMAND, &err);
+    free(stats);
+    free(x);
+    fm_net_free(own);
+    fm_model_free(model);
+    return rc;
+}

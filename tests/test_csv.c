@@ -1,6 +1,6 @@
 /* CSV reader and writer: exact values, every malformed case with its place
  * in the message, skipping, and atomic round trips. */
-#define _POSIX_C_SOURCE 200809L /* mkdir, opendir: the atomic-write tests look at the directory */
+#define _POSIX_C_SOURCE 200809L /* mkdir, opendir, umask: the atomic-write tests look at the directory */
 
 #include "test_support.h"
 
@@ -463,6 +463,20 @@ static void test_write_is_atomic(void **state)
     char *text = fm_test_read_file(path, NULL);
     assert_string_equal(text, "c0,c1\n1,2\n");
     free(text);
+    assert_int_equal(count_entries_with_prefix("replace.csv.tmp"), 0);
+
+    /* The new file gets the permissions the umask gives any new file (0666 &
+     * ~umask), not mkstemp's fixed 0600. */
+    char fresh[4096];
+    snprintf(fresh, sizeof fresh, "%s", fm_test_tmp_path("umask.csv"));
+    remove(fresh);
+    mode_t old_mask = umask(027);
+    fm_status status = fm_csv_write(fresh, data, 1, 2, NULL, &err);
+    umask(old_mask);
+    FM_ASSERT_OK(status, &err);
+    struct stat st;
+    assert_int_equal(stat(fresh, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
 
     FM_ASSERT_FAILS(fm_csv_write(path, NULL, 1, 2, NULL, &err), &err, FM_ERR_ARG, "");
     FM_ASSERT_FAILS(fm_csv_write(path, data, 1, 0, NULL, &err), &err, FM_ERR_ARG, "");

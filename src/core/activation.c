@@ -137,10 +137,13 @@ void fm_activation_format(const fm_activation *act, char *buf, size_t size)
     fm_activation def = fm_activation_default(act->kind);
     if (!name)
         name = "invalid";
+    char alpha[32], lambda[32];
+    fm_format_double(alpha, sizeof alpha, act->alpha);
+    fm_format_double(lambda, sizeof lambda, act->lambda);
     if (act->kind == FM_ACT_SELU && (act->alpha != def.alpha || act->lambda != def.lambda))
-        snprintf(buf, size, "%s:%.17g,%.17g", name, act->alpha, act->lambda);
+        snprintf(buf, size, "%s:%s,%s", name, alpha, lambda);
     else if ((act->kind == FM_ACT_LEAKY_RELU || act->kind == FM_ACT_ELU) && act->alpha != def.alpha)
-        snprintf(buf, size, "%s:%.17g", name, act->alpha);
+        snprintf(buf, size, "%s:%s", name, alpha);
     else
         snprintf(buf, size, "%s", name);
 }

@@ -83,9 +83,11 @@ fm_status fm_init_parse(const char *spec, fm_init *out, fm_error *err)
 void fm_init_format(const fm_init *init, char *buf, size_t size)
 {
     const char *suffix = init->uniform ? "_uniform" : "";
+    char param[32];
+    fm_format_double(param, sizeof param, init->param);
     switch (init->kind) {
     case FM_INIT_AUTO: snprintf(buf, size, "auto"); break;
-    case FM_INIT_FIXED: snprintf(buf, size, "%s:%.17g", init->uniform ? "uniform" : "normal", init->param); break;
+    case FM_INIT_FIXED: snprintf(buf, size, "%s:%s", init->uniform ? "uniform" : "normal", param); break;
     case FM_INIT_GLOROT: snprintf(buf, size, "glorot%s", suffix); break;
     case FM_INIT_HE: snprintf(buf, size, "he%s", suffix); break;
     case FM_INIT_LECUN: snprintf(buf, size, "lecun%s", suffix); break;
@@ -93,7 +95,7 @@ void fm_init_format(const fm_init *init, char *buf, size_t size)
         if (init->param == 1.0)
             snprintf(buf, size, "orthogonal");
         else
-            snprintf(buf, size, "orthogonal:%.17g", init->param);
+            snprintf(buf, size, "orthogonal:%s", param);
         break;
     case FM_INIT_TORCH: snprintf(buf, size, "torch"); break;
     default: snprintf(buf, size, "invalid"); break;

@@ -30,6 +30,12 @@ void *fm_calloc_array(size_t count, size_t size);
 /* strdup that the C11 standard library lacks. */
 char *fm_strdup(const char *s);
 
+/* x as the shortest of %.15g, %.16g and %.17g that strtod reads back as exactly
+ * x ("0.2", not "0.20000000000000001"); cut short like snprintf when buf has
+ * fewer than 25 bytes. For the parameters of activations, initialisers and losses
+ * in model files and messages. */
+void fm_format_double(char *buf, size_t size, double x);
+
 /* Monotonic wall-clock seconds. */
 double fm_now_seconds(void);
 

@@ -1,16 +1,21 @@
-/* Whole-file reads and atomic (temporary file + rename) writes for the data formats. */
-#define _POSIX_C_SOURCE 200809L /* fileno, fsync: make the data durable before the rename */
+/* Whole-file reads, and the atomic (temporary file + rename) writes of every file
+ * the library writes: models, CSV and NPY. */
+#define _POSIX_C_SOURCE 200809L /* open, fdopen, fsync, getpid: exclusive, durable temporary files */
 
 #include "io/io_internal.h"
 
 #include "core/internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* ---------------------------------------------------------------- reading */
 
 /* Grow by doubling from a size hint, so that files whose size cannot be
  * learned in advance (pipes) still read in O(n). */
@@ -72,30 +77,40 @@ fm_status fm_read_whole_file(const char *path, char **data, size_t *size, fm_err
     return FM_OK;
 }
 
+/* ------------------------------------------------------------ atomic writes */
+
 fm_status fm_atomic_open(fm_atomic_file *file, const char *path, fm_error *err)
 {
     memset(file, 0, sizeof *file);
     file->path = path;
-    size_t len = strlen(path);
-    /* path + ".tmp-" + 16 hex digits + NUL */
-    file->tmp_path = malloc(len + 22);
+    size_t size = strlen(path) + 64; /* ".tmp." + a pid + "." + a counter */
+    file->tmp_path = malloc(size);
     if (!file->tmp_path)
-        return fm_fail(err, FM_ERR_NOMEM, "%s: out of memory", path);
+        return fm_fail(err, FM_ERR_NOMEM, "cannot write %s: out of memory", path);
 
-    /* "wx" (C11 exclusive create) refuses an existing name, so two writers
-     * cannot share a temporary file; a fresh suffix is tried on a clash. The
-     * suffix needs to be unlikely to repeat, not unpredictable. */
-    uint64_t salt = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20) ^ (uint64_t)(uintptr_t)file;
-    int saved_errno = 0;
-    for (int attempt = 0; attempt < 16; attempt++) {
-        uint64_t suffix = fm_splitmix64(salt + (uint64_t)attempt);
-        snprintf(file->tmp_path, len + 22, "%s.tmp-%016llx", path, (unsigned long long)suffix);
-        file->stream = fopen(file->tmp_path, "wx");
+    /* The counter keeps names unique within the process, the pid between
+     * processes; O_EXCL settles any remaining clash by trying another name. */
+    static atomic_uint counter;
+    int fd = -1, saved_errno = EEXIST;
+    for (int attempt = 0; attempt < 100 && fd < 0 && saved_errno == EEXIST; attempt++) {
+        struct timespec ts;
+        timespec_get(&ts, TIME_UTC);
+        unsigned n = atomic_fetch_add(&counter, 1u) ^ (unsigned)ts.tv_nsec;
+        int len = snprintf(file->tmp_path, size, "%s.tmp.%ld.%u", path, (long)getpid(), n);
+        if (len < 0 || (size_t)len >= size) {
+            saved_errno = ENAMETOOLONG;
+            break;
+        }
+        fd = open(file->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        saved_errno = fd < 0 ? errno : 0;
+    }
+    if (fd >= 0) {
+        file->stream = fdopen(fd, "wb");
         if (file->stream)
             return FM_OK;
         saved_errno = errno;
-        if (saved_errno != EEXIST)
-            break;
+        close(fd);
+        unlink(file->tmp_path);
     }
     free(file->tmp_path);
     file->tmp_path = NULL;
@@ -103,38 +118,71 @@ fm_status fm_atomic_open(fm_atomic_file *file, const char *path, fm_error *err)
                    strerror(saved_errno));
 }
 
+int fm_atomic_write(fm_atomic_file *file, const void *data, size_t size)
+{
+    if (size == 0)
+        return 1;
+    errno = 0;
+    if (fwrite(data, 1, size, file->stream) == size)
+        return 1;
+    if (!file->write_errno)
+        file->write_errno = errno ? errno : EIO;
+    return 0;
+}
+
 void fm_atomic_abort(fm_atomic_file *file)
 {
     if (file->stream)
         fclose(file->stream);
     if (file->tmp_path)
-        remove(file->tmp_path);
+        unlink(file->tmp_path);
     free(file->tmp_path);
     file->stream = NULL;
     file->tmp_path = NULL;
 }
 
+/* Make a rename in the directory of `path` durable. The file is complete
+ * whether this works or not, so failures are not reported. */
+static void sync_directory(const char *path)
+{
+    char *dir = fm_strdup(path);
+    if (!dir)
+        return;
+    char *slash = strrchr(dir, '/');
+    const char *dir_path = ".";
+    if (slash) {
+        slash[slash == dir ? 1 : 0] = '\0';
+        dir_path = dir;
+    }
+    int fd = open(dir_path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
 fm_status fm_atomic_commit(fm_atomic_file *file, fm_error *err)
 {
-    /* An fwrite error is sticky but errno may have changed since, so it gets
-     * a generic reason. */
-    const char *reason = NULL;
-    if (ferror(file->stream))
-        reason = "write error (is the disk full?)";
-    else if (fflush(file->stream) != 0 || fsync(fileno(file->stream)) != 0)
-        reason = strerror(errno);
-    if (fclose(file->stream) != 0 && !reason)
-        reason = strerror(errno);
+    /* The reason as an errno value, taken at once, since later calls may change
+     * errno; a sticky stream error without a known errno gets a generic reason. */
+    int error = file->write_errno;
+    int failed = error != 0 || ferror(file->stream);
+    if (!failed && (fflush(file->stream) != 0 || fsync(fileno(file->stream)) != 0))
+        failed = 1, error = errno;
+    if (fclose(file->stream) != 0 && !failed)
+        failed = 1, error = errno;
     file->stream = NULL;
-    if (!reason && rename(file->tmp_path, file->path) != 0)
-        reason = strerror(errno);
-    if (reason) {
-        /* strerror's buffer may be reused by the clean-up, so copy it first. */
-        fm_status status = fm_fail(err, FM_ERR_IO, "cannot write %s: %s", file->path, reason);
+    if (!failed && rename(file->tmp_path, file->path) != 0)
+        failed = 1, error = errno;
+    if (failed) {
+        fm_status status = fm_fail(err, FM_ERR_IO, "cannot write %s: %s", file->path,
+                                   error ? strerror(error) : "write error (is the disk full?)");
         fm_atomic_abort(file);
         return status;
     }
     free(file->tmp_path);
     file->tmp_path = NULL;
+    sync_directory(file->path);
     return FM_OK;
 }

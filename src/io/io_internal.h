@@ -10,18 +10,29 @@
  * bytes (so that parsers may terminate the last field in place). */
 fm_status fm_read_whole_file(const char *path, char **data, size_t *size, fm_error *err);
 
-/* A file written under a temporary name in the destination's directory and
- * renamed over it only once complete, so that readers never see half a file
- * and a failed write leaves any existing file untouched. */
+/* A file written under a temporary name beside the destination and renamed over
+ * it only once complete and durable, so that readers never see half a file and a
+ * failed write leaves any existing file untouched. The one way the library
+ * writes files (model, CSV, NPY). */
 typedef struct fm_atomic_file {
-    FILE *stream;   /* write here */
-    char *tmp_path; /* the temporary name */
-    const char *path;
+    FILE *stream;     /* write here, or through fm_atomic_write */
+    char *tmp_path;   /* `path`.tmp.PID.N */
+    const char *path; /* borrowed: must outlive the handle */
+    int write_errno;  /* errno of the first failed fm_atomic_write, 0 if none */
 } fm_atomic_file;
 
+/* Create the temporary file exclusively (O_EXCL) with mode 0666, so that the
+ * umask applies as it would to `path` itself (mkstemp would force 0600).
+ * FM_ERR_IO naming `path` and the reason when it cannot be created; nothing is
+ * left behind then. */
 fm_status fm_atomic_open(fm_atomic_file *file, const char *path, fm_error *err);
-/* Flush, close and rename into place; on any failure the temporary file is
- * removed. The handle is closed either way. */
+/* fwrite of `size` bytes that remembers the errno of the first failure, so that
+ * fm_atomic_commit can say why; 1 when everything was written. */
+int fm_atomic_write(fm_atomic_file *file, const void *data, size_t size);
+/* Flush, fsync, close, rename into place and fsync the directory (so that the
+ * rename survives a crash too). Any failure of the writes before, of the flush,
+ * the close or the rename is FM_ERR_IO naming `path` and the reason, and the
+ * temporary file is removed. The handle is closed either way. */
 fm_status fm_atomic_commit(fm_atomic_file *file, fm_error *err);
 /* Close and remove the temporary file (after a failure of the caller's own). */
 void fm_atomic_abort(fm_atomic_file *file);

@@ -497,9 +497,8 @@ fm_status fm_npy_write(const char *path, const float *data, size_t rows, int col
     fm_status status = fm_atomic_open(&file, path, err);
     if (status != FM_OK)
         return status;
-    fwrite(preamble, 1, sizeof preamble, file.stream);
-    fwrite(header, 1, header_len, file.stream);
-    if (count > 0)
-        fwrite(data, sizeof *data, count, file.stream);
+    /* A failed write is reported, and the temporary file removed, by the commit. */
+    if (fm_atomic_write(&file, preamble, sizeof preamble) && fm_atomic_write(&file, header, header_len))
+        fm_atomic_write(&file, data, bytes);
     return fm_atomic_commit(&file, err);
 }

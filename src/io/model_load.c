@@ -1,89 +1,31 @@
-/* Model files in the safetensors layout (docs/formats.md): an 8-byte little-endian
- * header length N, N bytes of JSON header padded with spaces, then the raw
- * little-endian float32 tensors, contiguous and without gaps. The architecture,
- * loss, seed and column names travel as JSON text inside the header's string-only
- * "__metadata__" map, so PyTorch can read a model with json and numpy alone.
+/* Loading a model file (layout in model_file_internal.h and docs/formats.md).
  *
  * Loading trusts nothing: every field is checked, and sizes are checked against
- * the file's length before anything proportional to them is allocated. */
-#define _POSIX_C_SOURCE 200809L
-#define _FILE_OFFSET_BITS 64
+ * the file's length before anything proportional to them is allocated. The steps
+ * are numbered in the order fm_model_load takes them. */
+#define _POSIX_C_SOURCE 200809L /* fileno, fstat */
+#define _FILE_OFFSET_BITS 64    /* a st_size beyond 2 GiB on 32-bit hosts */
 
-#include "core/internal.h"
+#include "io/model_file_internal.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
-#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <time.h>
-#include <unistd.h>
 
-/* A header beyond this is corrupt or hostile, not a dense network's description. */
-#define FM_MODEL_MAX_HEADER ((uint64_t)100 << 20)
 /* Offsets are JSON numbers, which readers hold as doubles: exact up to 2^53. */
 #define FM_MODEL_MAX_OFFSET 9007199254740992.0
-
-#define FM_SPEC_TEXT 160
-
-_Static_assert(sizeof(float) == 4, "float32 tensors need a 4-byte float");
-
-/* --------------------------------------------------------------- byte order */
-
-static int host_is_little_endian(void)
-{
-    const uint32_t probe = 1;
-    unsigned char first;
-    memcpy(&first, &probe, 1);
-    return first == 1;
-}
-
-static void swap_f32(float *values, size_t count)
-{
-    for (size_t i = 0; i < count; i++) {
-        unsigned char b[4], t;
-        memcpy(b, &values[i], 4);
-        t = b[0], b[0] = b[3], b[3] = t;
-        t = b[1], b[1] = b[2], b[2] = t;
-        memcpy(&values[i], b, 4);
-    }
-}
-
-/* ---------------------------------------------------------- tensor table */
-
-/* The tensors of a model, in file order: layers.{i}.weight and layers.{i}.bias for
- * every layer, then input.mean, input.std, target.mean, target.std when present. */
-typedef struct tensor {
-    int rank;
-    uint64_t shape[2];
-    uint64_t count; /* elements */
-    uint64_t begin, end; /* byte offsets in the data section */
-    float *data;    /* save: source; load: destination */
-    int present;
-} tensor;
-
-enum { EXTRA_INPUT_MEAN = 0, EXTRA_INPUT_STD, EXTRA_TARGET_MEAN, EXTRA_TARGET_STD, EXTRA_COUNT };
-static const char *const extra_names[EXTRA_COUNT] = {"input.mean", "input.std", "target.mean", "target.std"};
-
-static void tensor_name(int index, int n_layers, char *buf, size_t size)
-{
-    if (index < 2 * n_layers)
-        snprintf(buf, size, "layers.%d.%s", index / 2, index % 2 ? "bias" : "weight");
-    else
-        snprintf(buf, size, "%s", extra_names[index - 2 * n_layers]);
-}
 
 /* Index of a tensor name in the table, or -1 for a name the model does not have. */
 static int tensor_index(const char *name, int n_layers)
 {
-    for (int k = 0; k < EXTRA_COUNT; k++)
-        if (strcmp(name, extra_names[k]) == 0)
+    for (int k = 0; k < FM_EXTRA_COUNT; k++)
+        if (strcmp(name, fm_model_extra_names[k]) == 0)
             return 2 * n_layers + k;
     if (strncmp(name, "layers.", 7) != 0)
         return -1;
@@ -103,490 +45,6 @@ static int tensor_index(const char *name, int n_layers)
     return -1;
 }
 
-/* Shapes from the architecture (n_in and the widths of the layers). */
-static void tensor_table_shapes(tensor *t, int n_in, const int *widths, int n_layers)
-{
-    int prev = n_in;
-    for (int i = 0; i < n_layers; i++) {
-        t[2 * i] = (tensor){.rank = 2, .shape = {(uint64_t)widths[i], (uint64_t)prev}};
-        t[2 * i].count = (uint64_t)widths[i] * (uint64_t)prev;
-        t[2 * i + 1] = (tensor){.rank = 1, .shape = {(uint64_t)widths[i], 0}, .count = (uint64_t)widths[i]};
-        prev = widths[i];
-    }
-    for (int k = 0; k < EXTRA_COUNT; k++) {
-        uint64_t n = (uint64_t)(k < EXTRA_TARGET_MEAN ? n_in : prev);
-        t[2 * n_layers + k] = (tensor){.rank = 1, .shape = {n, 0}, .count = n};
-    }
-}
-
-static void shape_text(const tensor *t, char *buf, size_t size)
-{
-    if (t->rank == 2)
-        snprintf(buf, size, "[%" PRIu64 ",%" PRIu64 "]", t->shape[0], t->shape[1]);
-    else
-        snprintf(buf, size, "[%" PRIu64 "]", t->shape[0]);
-}
-
-/* ----------------------------------------------------------------- UTF-8 */
-
-/* Offset of the first byte that breaks UTF-8 (overlong forms, surrogates and code
- * points above U+10FFFF included), or `size` when the text is valid. */
-static size_t utf8_invalid_at(const unsigned char *s, size_t size)
-{
-    size_t i = 0;
-    while (i < size) {
-        unsigned c = s[i];
-        size_t len;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            len = 2, cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3, cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4, cp = c & 0x07;
-        } else {
-            return i;
-        }
-        if (size - i < len)
-            return i;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return i;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return i;
-        i += len;
-    }
-    return size;
-}
-
-static int utf8_valid(const char *s) { return utf8_invalid_at((const unsigned char *)s, strlen(s)) == strlen(s); }
-
-/* One JSON value and nothing after it but whitespace (cJSON_Parse alone would
- * accept "{} junk", which Python's json.loads refuses). NULL when it is not. */
-static cJSON *parse_whole(const char *text) { return cJSON_ParseWithOpts(text, NULL, 1); }
-
-/* ========================================================================= save */
-
-/* A growable text buffer; `failed` latches the first allocation failure. */
-typedef struct text_buf {
-    char *data;
-    size_t len, cap;
-    int failed;
-} text_buf;
-
-static void tb_append(text_buf *tb, const char *s, size_t n)
-{
-    if (tb->failed)
-        return;
-    if (tb->cap - tb->len <= n) {
-        size_t cap = tb->cap ? tb->cap : 1024;
-        while (cap - tb->len <= n) {
-            if (cap > ((size_t)-1) / 2) {
-                tb->failed = 1;
-                return;
-            }
-            cap *= 2;
-        }
-        char *grown = realloc(tb->data, cap);
-        if (!grown) {
-            tb->failed = 1;
-            return;
-        }
-        tb->data = grown;
-        tb->cap = cap;
-    }
-    memcpy(tb->data + tb->len, s, n);
-    tb->len += n;
-    tb->data[tb->len] = '\0';
-}
-
-static void tb_puts(text_buf *tb, const char *s) { tb_append(tb, s, strlen(s)); }
-
-static void tb_printf(text_buf *tb, const char *fmt, ...) FM_PRINTF(2, 3);
-static void tb_printf(text_buf *tb, const char *fmt, ...)
-{
-    char buf[256];
-    va_list args;
-    va_start(args, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, args);
-    va_end(args);
-    if (n < 0 || (size_t)n >= sizeof buf)
-        tb->failed = 1;
-    else
-        tb_append(tb, buf, (size_t)n);
-}
-
-/* A JSON string literal: quotes, backslashes and control characters escaped,
- * UTF-8 passed through (the caller has checked it). */
-static void tb_json_string(text_buf *tb, const char *s)
-{
-    tb_append(tb, "\"", 1);
-    const char *run = s;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        tb_append(tb, run, (size_t)(s - run));
-        char esc[8];
-        if (c == '"' || c == '\\')
-            snprintf(esc, sizeof esc, "\\%c", c);
-        else if (c == '\n')
-            snprintf(esc, sizeof esc, "\\n");
-        else if (c == '\t')
-            snprintf(esc, sizeof esc, "\\t");
-        else
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-        tb_puts(tb, esc);
-        run = s + 1;
-    }
-    tb_append(tb, run, (size_t)(s - run));
-    tb_append(tb, "\"", 1);
-}
-
-static fm_status check_names(char *const *names, int count, const char *what, fm_error *err)
-{
-    for (int i = 0; i < count; i++) {
-        if (!names[i])
-            return fm_fail(err, FM_ERR_ARG, "model save: %s name %d is NULL", what, i);
-        if (!utf8_valid(names[i]))
-            return fm_fail(err, FM_ERR_ARG, "model save: %s name %d is not valid UTF-8 (the model file's header must be)",
-                           what, i);
-    }
-    return FM_OK;
-}
-
-static fm_status check_standardizer(const fm_standardizer *s, int n, const char *what, fm_error *err)
-{
-    if (!s)
-        return FM_OK;
-    if (s->n != n || !s->mean || !s->std)
-        return fm_fail(err, FM_ERR_ARG, "model save: %s standardizer has %d columns, the network %d", what, s->n, n);
-    for (int j = 0; j < n; j++)
-        if (!isfinite(s->mean[j]) || !isfinite(s->std[j]) || !(s->std[j] > 0.0f))
-            return fm_fail(err, FM_ERR_ARG, "model save: %s standardizer column %d has mean %g, std %g", what, j,
-                           (double)s->mean[j], (double)s->std[j]);
-    return FM_OK;
-}
-
-/* The "model" metadata: architecture, loss, seed and names as compact JSON. */
-static fm_status model_json_text(const fm_model *model, char **out, fm_error *err)
-{
-    const fm_net *net = model->net;
-    int n_layers = fm_net_n_layers(net);
-    char text[FM_SPEC_TEXT];
-    int ok = 1;
-
-    cJSON *root = cJSON_CreateObject();
-    ok = ok && root && cJSON_AddNumberToObject(root, "n_in", fm_net_n_in(net));
-    cJSON *layers = ok ? cJSON_AddArrayToObject(root, "layers") : NULL;
-    ok = ok && layers;
-    for (int i = 0; ok && i < n_layers; i++) {
-        const fm_layer_spec *spec = fm_net_layer(net, i);
-        cJSON *layer = cJSON_CreateObject();
-        if (!layer || !cJSON_AddItemToArray(layers, layer)) {
-            cJSON_Delete(layer);
-            ok = 0;
-            break;
-        }
-        ok = cJSON_AddNumberToObject(layer, "n_out", spec->n_out) != NULL;
-        fm_activation_format(&spec->act, text, sizeof text);
-        ok = ok && cJSON_AddStringToObject(layer, "activation", text);
-        fm_init_format(&spec->init, text, sizeof text);
-        ok = ok && cJSON_AddStringToObject(layer, "init", text);
-        ok = ok && cJSON_AddNumberToObject(layer, "dropout", spec->dropout);
-    }
-    fm_loss_format(&model->loss, text, sizeof text);
-    ok = ok && cJSON_AddStringToObject(root, "loss", text);
-    snprintf(text, sizeof text, "%" PRIu64, fm_net_seed(net));
-    ok = ok && cJSON_AddStringToObject(root, "seed", text);
-    if (ok && model->in_names) {
-        cJSON *names = cJSON_CreateStringArray((const char *const *)model->in_names, fm_net_n_in(net));
-        ok = names && cJSON_AddItemToObject(root, "input_names", names);
-        if (!ok)
-            cJSON_Delete(names);
-    }
-    if (ok && model->out_names && model->n_target_names > 0) {
-        cJSON *names = cJSON_CreateStringArray((const char *const *)model->out_names, model->n_target_names);
-        ok = names && cJSON_AddItemToObject(root, "target_names", names);
-        if (!ok)
-            cJSON_Delete(names);
-    }
-    char *printed = ok ? cJSON_PrintUnformatted(root) : NULL;
-    cJSON_Delete(root);
-    if (!printed)
-        return fm_fail(err, FM_ERR_NOMEM, "model save: out of memory building the metadata");
-    *out = printed;
-    return FM_OK;
-}
-
-/* Checks the model and fills the tensor table with sources and offsets. */
-static fm_status save_prepare(const fm_model *model, tensor *t, int *widths, uint64_t *data_size, fm_error *err)
-{
-    fm_net *net = model->net;
-    int n_in = fm_net_n_in(net), n_layers = fm_net_n_layers(net);
-    for (int i = 0; i < n_layers; i++) {
-        const fm_layer_spec *spec = fm_net_layer(net, i);
-        widths[i] = spec->n_out;
-        if (!isfinite(spec->dropout) || spec->dropout < 0 || spec->dropout >= 1)
-            return fm_fail(err, FM_ERR_ARG, "model save: layer %d has dropout %g", i, spec->dropout);
-    }
-    tensor_table_shapes(t, n_in, widths, n_layers);
-    int n_out = widths[n_layers - 1];
-    fm_status status = check_standardizer(model->input_std, n_in, "input", err);
-    if (status == FM_OK)
-        status = check_standardizer(model->target_std, n_out, "target", err);
-    if (status != FM_OK)
-        return status;
-    fm_error sub;
-    if (fm_loss_check(&model->loss, &fm_net_layer(net, n_layers - 1)->act, &sub) != FM_OK)
-        return fm_fail(err, FM_ERR_ARG, "model save: %s", sub.message);
-
-    for (int i = 0; i < n_layers; i++) {
-        t[2 * i].data = fm_net_weight(net, i);
-        t[2 * i + 1].data = fm_net_bias(net, i);
-        t[2 * i].present = t[2 * i + 1].present = 1;
-    }
-    int base = 2 * n_layers;
-    if (model->input_std) {
-        t[base + EXTRA_INPUT_MEAN].data = model->input_std->mean;
-        t[base + EXTRA_INPUT_STD].data = model->input_std->std;
-        t[base + EXTRA_INPUT_MEAN].present = t[base + EXTRA_INPUT_STD].present = 1;
-    }
-    if (model->target_std) {
-        t[base + EXTRA_TARGET_MEAN].data = model->target_std->mean;
-        t[base + EXTRA_TARGET_STD].data = model->target_std->std;
-        t[base + EXTRA_TARGET_MEAN].present = t[base + EXTRA_TARGET_STD].present = 1;
-    }
-
-    uint64_t offset = 0;
-    for (int k = 0; k < base + EXTRA_COUNT; k++) {
-        if (!t[k].present)
-            continue;
-        /* A file with a NaN weight would be refused on load: refuse it now. */
-        for (uint64_t e = 0; e < t[k].count; e++) {
-            if (!isfinite(t[k].data[e])) {
-                char name[48];
-                tensor_name(k, n_layers, name, sizeof name);
-                return fm_fail(err, FM_ERR_NUMERIC, "model save: %s has a non-finite value (%g) at element %" PRIu64,
-                               name, (double)t[k].data[e], e);
-            }
-        }
-        t[k].begin = offset;
-        offset += 4 * t[k].count;
-        t[k].end = offset;
-    }
-    *data_size = offset;
-    return FM_OK;
-}
-
-/* The JSON header, padded with spaces so that 8 + its length is a multiple of 8
- * (the data section then starts 8-byte aligned, as safetensors recommends). */
-static fm_status build_header(const fm_model *model, const tensor *t, int n_tensors, const char *model_text,
-                              text_buf *tb, fm_error *err)
-{
-    int n_layers = fm_net_n_layers(model->net);
-    tb_puts(tb, "{\"__metadata__\":{\"format\":\"fathom\",\"format_version\":");
-    tb_printf(tb, "\"%d\"", FM_MODEL_FORMAT_VERSION);
-    tb_puts(tb, ",\"fathom_version\":");
-    tb_json_string(tb, FM_VERSION_STRING);
-    tb_puts(tb, ",\"model\":");
-    tb_json_string(tb, model_text);
-    if (model->training_json) {
-        tb_puts(tb, ",\"training\":");
-        tb_json_string(tb, model->training_json);
-    }
-    tb_puts(tb, "}");
-    for (int k = 0; k < n_tensors; k++) {
-        if (!t[k].present)
-            continue;
-        char name[48], shape[64];
-        tensor_name(k, n_layers, name, sizeof name);
-        shape_text(&t[k], shape, sizeof shape);
-        tb_printf(tb, ",\"%s\":{\"dtype\":\"F32\",\"shape\":%s,\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", name,
-                  shape, t[k].begin, t[k].end);
-    }
-    tb_puts(tb, "}");
-    while (!tb->failed && (8 + tb->len) % 8 != 0)
-        tb_puts(tb, " ");
-    if (tb->failed)
-        return fm_fail(err, FM_ERR_NOMEM, "model save: out of memory building the header");
-    if (tb->len > FM_MODEL_MAX_HEADER)
-        return fm_fail(err, FM_ERR_ARG, "model save: the header would be %zu bytes, above the limit of %" PRIu64,
-                       tb->len, FM_MODEL_MAX_HEADER);
-    return FM_OK;
-}
-
-static int write_f32_le(FILE *f, const float *values, uint64_t count)
-{
-    if (host_is_little_endian())
-        return fwrite(values, 4, (size_t)count, f) == (size_t)count;
-    float chunk[1024];
-    while (count > 0) {
-        size_t n = count < 1024 ? (size_t)count : 1024;
-        memcpy(chunk, values, n * 4);
-        swap_f32(chunk, n);
-        if (fwrite(chunk, 4, n, f) != n)
-            return 0;
-        values += n;
-        count -= n;
-    }
-    return 1;
-}
-
-/* Create `path`.tmp.PID.N exclusively (honouring the umask, unlike mkstemp's 0600). */
-static int open_temp(const char *path, char *tmp, size_t size)
-{
-    static atomic_uint counter; /* uniqueness within the process; O_EXCL settles the rest */
-    for (int attempt = 0; attempt < 100; attempt++) {
-        struct timespec ts;
-        timespec_get(&ts, TIME_UTC);
-        unsigned n = atomic_fetch_add(&counter, 1u) ^ (unsigned)ts.tv_nsec;
-        int len = snprintf(tmp, size, "%s.tmp.%ld.%u", path, (long)getpid(), n);
-        if (len < 0 || (size_t)len >= size) {
-            errno = ENAMETOOLONG;
-            return -1;
-        }
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST)
-            return fd;
-    }
-    return -1;
-}
-
-/* Write header and tensors to a temporary file, make it durable, rename it over
- * `path`. On failure the temporary file is removed and `path` is untouched. */
-static fm_status write_atomically(const char *path, const text_buf *header, const tensor *t, int n_tensors,
-                                  fm_error *err)
-{
-    size_t tmp_size = strlen(path) + 64;
-    char *tmp = malloc(tmp_size);
-    if (!tmp)
-        return fm_fail(err, FM_ERR_NOMEM, "model save: out of memory");
-    int fd = open_temp(path, tmp, tmp_size);
-    if (fd < 0) {
-        fm_status status = fm_fail(err, FM_ERR_IO, "cannot create a temporary file for %s: %s", path, strerror(errno));
-        free(tmp);
-        return status;
-    }
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        fm_status status = fm_fail(err, FM_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return status;
-    }
-
-    unsigned char length[8];
-    for (int b = 0; b < 8; b++)
-        length[b] = (unsigned char)((uint64_t)header->len >> (8 * b));
-    errno = 0;
-    int ok = fwrite(length, 1, 8, f) == 8 && fwrite(header->data, 1, header->len, f) == header->len;
-    for (int k = 0; ok && k < n_tensors; k++)
-        if (t[k].present)
-            ok = write_f32_le(f, t[k].data, t[k].count);
-    int saved_errno = ok ? 0 : errno;
-    if (ok && (fflush(f) != 0 || fsync(fileno(f)) != 0)) {
-        ok = 0;
-        saved_errno = errno;
-    }
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        saved_errno = errno;
-    }
-    if (ok && rename(tmp, path) != 0) {
-        ok = 0;
-        saved_errno = errno;
-    }
-    if (!ok) {
-        unlink(tmp);
-        free(tmp);
-        return fm_fail(err, FM_ERR_IO, "cannot write model file %s: %s", path,
-                       saved_errno ? strerror(saved_errno) : "write failed");
-    }
-    free(tmp);
-
-    /* Make the rename itself durable; the file is complete either way, so a
-     * directory that cannot be synced is not an error. */
-    char *dir = fm_strdup(path);
-    if (dir) {
-        char *slash = strrchr(dir, '/');
-        const char *dir_path = ".";
-        if (slash) {
-            slash[slash == dir ? 1 : 0] = '\0';
-            dir_path = dir;
-        }
-        int dfd = open(dir_path, O_RDONLY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-        free(dir);
-    }
-    return FM_OK;
-}
-
-fm_status fm_model_save(const fm_model *model, const char *path, fm_error *err)
-{
-    if (!model || !model->net)
-        return fm_fail(err, FM_ERR_ARG, "model save: no model or no network");
-    if (!path || !*path)
-        return fm_fail(err, FM_ERR_ARG, "model save: no path");
-    int n_layers = fm_net_n_layers(model->net);
-    if (n_layers <= 0 || n_layers > FM_MAX_LAYERS)
-        return fm_fail(err, FM_ERR_ARG, "model save: the network has %d layers", n_layers);
-    if (model->in_names) {
-        fm_status status = check_names(model->in_names, fm_net_n_in(model->net), "input", err);
-        if (status != FM_OK)
-            return status;
-    }
-    if (model->out_names) {
-        if (model->n_target_names < 0 || model->n_target_names > FM_MAX_WIDTH)
-            return fm_fail(err, FM_ERR_ARG, "model save: %d target names", model->n_target_names);
-        fm_status status = check_names(model->out_names, model->n_target_names, "target", err);
-        if (status != FM_OK)
-            return status;
-    }
-    if (model->training_json) {
-        if (!utf8_valid(model->training_json))
-            return fm_fail(err, FM_ERR_ARG, "model save: training settings are not valid UTF-8");
-        cJSON *training = parse_whole(model->training_json);
-        int is_object = cJSON_IsObject(training);
-        cJSON_Delete(training);
-        if (!is_object)
-            return fm_fail(err, FM_ERR_ARG, "model save: training settings are not a JSON object");
-    }
-
-    int n_tensors = 2 * n_layers + EXTRA_COUNT;
-    tensor *t = fm_calloc_array((size_t)n_tensors, sizeof *t);
-    int *widths = fm_alloc_array((size_t)n_layers, sizeof *widths);
-    char *model_text = NULL;
-    text_buf header = {0};
-    uint64_t data_size = 0;
-    fm_status status = (t && widths) ? FM_OK : fm_fail(err, FM_ERR_NOMEM, "model save: out of memory");
-    if (status == FM_OK)
-        status = save_prepare(model, t, widths, &data_size, err);
-    if (status == FM_OK)
-        status = model_json_text(model, &model_text, err);
-    if (status == FM_OK)
-        status = build_header(model, t, n_tensors, model_text, &header, err);
-    if (status == FM_OK)
-        status = write_atomically(path, &header, t, n_tensors, err);
-    free(header.data);
-    cJSON_free(model_text);
-    free(widths);
-    free(t);
-    return status;
-}
-
-/* ========================================================================= load */
-
 typedef struct loader {
     const char *path;
     fm_error *err;
@@ -601,7 +59,7 @@ typedef struct loader {
     uint64_t seed;
     fm_loss loss;
     const cJSON *input_names, *target_names;
-    tensor *t;
+    fm_model_tensor *t;
 } loader;
 
 static fm_status bad(loader *ld, const char *fmt, ...) FM_PRINTF(2, 3);
@@ -645,7 +103,7 @@ static fm_status get_member(loader *ld, const cJSON *obj, const char *where, con
 static fm_status get_string(loader *ld, const cJSON *obj, const char *where, const char *key, int required,
                             const char **out)
 {
-    const cJSON *item;
+    const cJSON *item = NULL;
     *out = NULL;
     fm_status status = get_member(ld, obj, where, key, required, &item);
     if (status != FM_OK || !item)
@@ -666,7 +124,7 @@ static int integral_in(const cJSON *item, double lo, double hi)
 
 static fm_status get_int(loader *ld, const cJSON *obj, const char *where, const char *key, int lo, int hi, int *out)
 {
-    const cJSON *item;
+    const cJSON *item = NULL;
     fm_status status = get_member(ld, obj, where, key, 1, &item);
     if (status != FM_OK)
         return status;
@@ -726,7 +184,7 @@ static fm_status parse_header(loader *ld, const char *header, uint64_t n)
     const char *nul = memchr(header, '\0', (size_t)n);
     if (nul)
         return bad(ld, "header contains a NUL byte at offset %td", nul - header);
-    size_t invalid = utf8_invalid_at((const unsigned char *)header, (size_t)n);
+    size_t invalid = fm_utf8_invalid_at((const unsigned char *)header, (size_t)n);
     if (invalid != (size_t)n)
         return bad(ld, "header is not valid UTF-8 (byte %zu)", invalid);
     const char *end = NULL;
@@ -744,7 +202,7 @@ static fm_status parse_header(loader *ld, const char *header, uint64_t n)
 /* Step 3: "__metadata__" and the model description in it. */
 static fm_status parse_metadata(loader *ld)
 {
-    const cJSON *meta, *item;
+    const cJSON *meta = NULL, *item = NULL;
     fm_status status = get_member(ld, ld->root, "header", "__metadata__", 0, &meta);
     if (status != FM_OK)
         return status;
@@ -757,7 +215,7 @@ static fm_status parse_metadata(loader *ld)
             return bad(ld, "__metadata__ value \"%.60s\" is not a string", item->string ? item->string : "");
     }
 
-    const char *format, *version, *fathom_version, *model_text;
+    const char *format = NULL, *version = NULL, *fathom_version = NULL, *model_text = NULL;
     if ((status = get_string(ld, meta, "__metadata__", "format", 0, &format)) != FM_OK)
         return status;
     if (!format)
@@ -776,7 +234,7 @@ static fm_status parse_metadata(loader *ld)
     if ((status = get_string(ld, meta, "__metadata__", "training", 0, &ld->training)) != FM_OK)
         return status;
     if (ld->training) {
-        cJSON *training = parse_whole(ld->training);
+        cJSON *training = fm_json_parse_whole(ld->training);
         int is_object = cJSON_IsObject(training);
         cJSON_Delete(training);
         if (!is_object)
@@ -784,7 +242,7 @@ static fm_status parse_metadata(loader *ld)
     }
     if ((status = get_string(ld, meta, "__metadata__", "model", 1, &model_text)) != FM_OK)
         return status;
-    ld->model = parse_whole(model_text);
+    ld->model = fm_json_parse_whole(model_text);
     if (!ld->model)
         return bad(ld, "__metadata__ \"model\" is not valid JSON");
     if (!cJSON_IsObject(ld->model))
@@ -799,8 +257,8 @@ static fm_status parse_layer(loader *ld, const cJSON *layer, int i)
     if (!cJSON_IsObject(layer))
         return bad(ld, "%s is not an object", where);
     fm_layer_spec *spec = &ld->specs[i];
-    const char *act, *init;
-    const cJSON *dropout;
+    const char *act = NULL, *init = NULL;
+    const cJSON *dropout = NULL;
     fm_error sub;
     fm_status status = get_int(ld, layer, where, "n_out", 1, FM_MAX_WIDTH, &spec->n_out);
     if (status == FM_OK)
@@ -825,7 +283,7 @@ static fm_status parse_layer(loader *ld, const cJSON *layer, int i)
 
 static fm_status parse_names(loader *ld, const char *key, int expected, const cJSON **out)
 {
-    const cJSON *names, *item;
+    const cJSON *names = NULL, *item = NULL;
     fm_status status = get_member(ld, ld->model, "model", key, 0, &names);
     *out = NULL;
     if (status != FM_OK || !names || cJSON_IsNull(names))
@@ -848,8 +306,8 @@ static fm_status parse_names(loader *ld, const char *key, int expected, const cJ
 /* Step 4: the architecture, loss, seed and names. */
 static fm_status parse_model(loader *ld)
 {
-    const cJSON *layers, *layer;
-    const char *loss, *seed;
+    const cJSON *layers = NULL, *layer = NULL;
+    const char *loss = NULL, *seed = NULL;
     fm_status status = get_int(ld, ld->model, "model", "n_in", 1, FM_MAX_WIDTH, &ld->n_in);
     if (status == FM_OK)
         status = get_member(ld, ld->model, "model", "layers", 1, &layers);
@@ -896,9 +354,9 @@ static fm_status parse_model(loader *ld)
     return parse_names(ld, "target_names", -1, &ld->target_names);
 }
 
-static fm_status parse_tensor_entry(loader *ld, const char *name, const cJSON *entry, tensor *t)
+static fm_status parse_tensor_entry(loader *ld, const char *name, const cJSON *entry, fm_model_tensor *t)
 {
-    const cJSON *dtype, *shape, *offsets, *dim;
+    const cJSON *dtype = NULL, *shape = NULL, *offsets = NULL, *dim = NULL;
     char where[64], expected[64];
     snprintf(where, sizeof where, "tensor %s", name);
     if (!cJSON_IsObject(entry))
@@ -917,9 +375,9 @@ static fm_status parse_tensor_entry(loader *ld, const char *name, const cJSON *e
 
     if (!cJSON_IsArray(shape))
         return bad(ld, "%s shape is not an array", where);
-    text_buf actual = {0};
+    fm_text_buf actual = {0};
     int rank = 0, shape_ok = 1;
-    tb_puts(&actual, "[");
+    fm_tb_puts(&actual, "[");
     cJSON_ArrayForEach(dim, shape) {
         if (!integral_in(dim, 0, FM_MODEL_MAX_OFFSET))
         {
@@ -927,16 +385,16 @@ static fm_status parse_tensor_entry(loader *ld, const char *name, const cJSON *e
             return bad(ld, "%s shape has an entry that is not a non-negative integer", where);
         }
         if (rank < 8)
-            tb_printf(&actual, "%s%.0f", rank ? "," : "", dim->valuedouble);
+            fm_tb_printf(&actual, "%s%.0f", rank ? "," : "", dim->valuedouble);
         else if (rank == 8)
-            tb_puts(&actual, ",...");
+            fm_tb_puts(&actual, ",...");
         if (rank >= t->rank || (uint64_t)dim->valuedouble != t->shape[rank])
             shape_ok = 0;
         rank++;
     }
-    tb_puts(&actual, "]");
+    fm_tb_puts(&actual, "]");
     if (!shape_ok || rank != t->rank) {
-        shape_text(t, expected, sizeof expected);
+        fm_tensor_shape_text(t, expected, sizeof expected);
         status = bad(ld, "%s has shape %s, expected %s", where, actual.failed ? "?" : actual.data, expected);
         free(actual.data);
         return status;
@@ -962,18 +420,18 @@ static fm_status parse_tensor_entry(loader *ld, const char *name, const cJSON *e
 
 static int compare_begin(const void *a, const void *b)
 {
-    const tensor *x = *(const tensor *const *)a, *y = *(const tensor *const *)b;
+    const fm_model_tensor *x = *(const fm_model_tensor *const *)a, *y = *(const fm_model_tensor *const *)b;
     return (x->begin > y->begin) - (x->begin < y->begin);
 }
 
 /* Step 5: the tensor entries against the architecture, and the data layout. */
-static fm_status parse_tensors(loader *ld, tensor ***order_out, int *n_present)
+static fm_status parse_tensors(loader *ld, fm_model_tensor ***order_out, int *n_present)
 {
-    int n_layers = ld->n_layers, n_tensors = 2 * n_layers + EXTRA_COUNT;
+    int n_layers = ld->n_layers, n_tensors = 2 * n_layers + FM_EXTRA_COUNT;
     ld->t = fm_calloc_array((size_t)n_tensors, sizeof *ld->t);
     if (!ld->t)
         return fm_fail(ld->err, FM_ERR_NOMEM, "model file %s: out of memory", ld->path);
-    tensor_table_shapes(ld->t, ld->n_in, ld->widths, n_layers);
+    fm_tensor_table_shapes(ld->t, ld->n_in, ld->widths, n_layers);
 
     const cJSON *entry;
     fm_status status;
@@ -994,15 +452,15 @@ static fm_status parse_tensors(loader *ld, tensor ***order_out, int *n_present)
     char name[48];
     for (int k = 0; k < 2 * n_layers; k++) {
         if (!ld->t[k].present) {
-            tensor_name(k, n_layers, name, sizeof name);
+            fm_tensor_name(k, n_layers, name, sizeof name);
             return bad(ld, "missing tensor %s", name);
         }
     }
-    for (int k = 0; k < EXTRA_COUNT; k += 2) {
-        const tensor *mean = &ld->t[2 * n_layers + k], *std = mean + 1;
+    for (int k = 0; k < FM_EXTRA_COUNT; k += 2) {
+        const fm_model_tensor *mean = &ld->t[2 * n_layers + k], *std = mean + 1;
         if (mean->present != std->present)
-            return bad(ld, "%s is present but %s is missing", extra_names[k + !mean->present],
-                       extra_names[k + mean->present]);
+            return bad(ld, "%s is present but %s is missing", fm_model_extra_names[k + !mean->present],
+                       fm_model_extra_names[k + mean->present]);
     }
 
     /* The sizes are now tied to the architecture; the file must hold exactly them. */
@@ -1021,7 +479,7 @@ static fm_status parse_tensors(loader *ld, tensor ***order_out, int *n_present)
         return bad(ld, "%" PRIu64 " trailing bytes after the tensor data (data section %" PRIu64 " bytes, tensors %" PRIu64
                    ")", ld->data_size - total, ld->data_size, total);
 
-    tensor **order = fm_alloc_array((size_t)count, sizeof *order);
+    fm_model_tensor **order = fm_alloc_array((size_t)count, sizeof *order);
     if (!order)
         return fm_fail(ld->err, FM_ERR_NOMEM, "model file %s: out of memory", ld->path);
     for (int k = 0, j = 0; k < n_tensors; k++)
@@ -1032,9 +490,9 @@ static fm_status parse_tensors(loader *ld, tensor ***order_out, int *n_present)
     status = FM_OK;
     for (int j = 0; j < count && status == FM_OK; j++) {
         char other[48] = "";
-        tensor_name((int)(order[j] - ld->t), n_layers, name, sizeof name);
+        fm_tensor_name((int)(order[j] - ld->t), n_layers, name, sizeof name);
         if (j > 0)
-            tensor_name((int)(order[j - 1] - ld->t), n_layers, other, sizeof other);
+            fm_tensor_name((int)(order[j - 1] - ld->t), n_layers, other, sizeof other);
         if (order[j]->begin < expected_begin)
             status = bad(ld, "tensors %s and %s overlap in the data section", other, name);
         else if (order[j]->begin > expected_begin)
@@ -1067,7 +525,7 @@ static fm_status copy_names(loader *ld, const cJSON *names, char ***out)
 }
 
 /* Step 6: build the network and fill it from the data section (read in file order). */
-static fm_status load_data(loader *ld, tensor **order, int count, fm_model *model)
+static fm_status load_data(loader *ld, fm_model_tensor **order, int count, fm_model *model)
 {
     int n_layers = ld->n_layers, base = 2 * n_layers;
     fm_error sub;
@@ -1078,21 +536,21 @@ static fm_status load_data(loader *ld, tensor **order, int count, fm_model *mode
         ld->t[2 * i].data = fm_net_weight(model->net, i);
         ld->t[2 * i + 1].data = fm_net_bias(model->net, i);
     }
-    for (int k = base; k < base + EXTRA_COUNT; k++) {
+    for (int k = base; k < base + FM_EXTRA_COUNT; k++) {
         if (ld->t[k].present && !(ld->t[k].data = fm_alloc_array((size_t)ld->t[k].count, sizeof(float))))
             return fm_fail(ld->err, FM_ERR_NOMEM, "model file %s: out of memory", ld->path);
     }
 
     char name[48];
     for (int j = 0; j < count; j++) {
-        tensor *t = order[j];
-        tensor_name((int)(t - ld->t), n_layers, name, sizeof name);
+        fm_model_tensor *t = order[j];
+        fm_tensor_name((int)(t - ld->t), n_layers, name, sizeof name);
         if (fread(t->data, 4, (size_t)t->count, ld->f) != (size_t)t->count)
             return fm_fail(ld->err, FM_ERR_IO, "model file %s: cannot read tensor %s (file changed while reading?)",
                            ld->path, name);
-        if (!host_is_little_endian())
-            swap_f32(t->data, (size_t)t->count);
-        int is_std = (t - ld->t) == base + EXTRA_INPUT_STD || (t - ld->t) == base + EXTRA_TARGET_STD;
+        if (!fm_host_is_little_endian())
+            fm_swap_f32(t->data, (size_t)t->count);
+        int is_std = (t - ld->t) == base + FM_EXTRA_INPUT_STD || (t - ld->t) == base + FM_EXTRA_TARGET_STD;
         for (uint64_t e = 0; e < t->count; e++) {
             if (!isfinite(t->data[e]))
                 return bad(ld, "tensor %s has a non-finite value (%g) at element %" PRIu64, name, (double)t->data[e], e);
@@ -1102,13 +560,13 @@ static fm_status load_data(loader *ld, tensor **order, int count, fm_model *mode
         }
     }
 
-    const tensor *x = &ld->t[base];
-    if (x[EXTRA_INPUT_MEAN].present &&
-        fm_standardizer_create(ld->n_in, x[EXTRA_INPUT_MEAN].data, x[EXTRA_INPUT_STD].data, &model->input_std,
+    const fm_model_tensor *x = &ld->t[base];
+    if (x[FM_EXTRA_INPUT_MEAN].present &&
+        fm_standardizer_create(ld->n_in, x[FM_EXTRA_INPUT_MEAN].data, x[FM_EXTRA_INPUT_STD].data, &model->input_std,
                                &sub) != FM_OK)
         return fm_fail(ld->err, sub.status, "model file %s: %s", ld->path, sub.message);
-    if (x[EXTRA_TARGET_MEAN].present &&
-        fm_standardizer_create((int)x[EXTRA_TARGET_MEAN].count, x[EXTRA_TARGET_MEAN].data, x[EXTRA_TARGET_STD].data,
+    if (x[FM_EXTRA_TARGET_MEAN].present &&
+        fm_standardizer_create((int)x[FM_EXTRA_TARGET_MEAN].count, x[FM_EXTRA_TARGET_MEAN].data, x[FM_EXTRA_TARGET_STD].data,
                                &model->target_std, &sub) != FM_OK)
         return fm_fail(ld->err, sub.status, "model file %s: %s", ld->path, sub.message);
 
@@ -1141,7 +599,7 @@ fm_status fm_model_load(const char *path, fm_model **out, fm_error *err)
 
     char *header = NULL;
     uint64_t header_len = 0;
-    tensor **order = NULL;
+    fm_model_tensor **order = NULL;
     int count = 0;
     fm_model *model = NULL;
     fm_status status = read_header(&ld, &header, &header_len);
@@ -1159,7 +617,7 @@ fm_status fm_model_load(const char *path, fm_model **out, fm_error *err)
         status = load_data(&ld, order, count, model);
 
     if (ld.t) {
-        for (int k = 2 * ld.n_layers; k < 2 * ld.n_layers + EXTRA_COUNT; k++)
+        for (int k = 2 * ld.n_layers; k < 2 * ld.n_layers + FM_EXTRA_COUNT; k++)
             if (ld.t[k].present)
                 free(ld.t[k].data);
     }

@@ -59,10 +59,12 @@ fm_status fm_loss_parse(const char *spec, fm_loss *out, fm_error *err)
 void fm_loss_format(const fm_loss *loss, char *buf, size_t size)
 {
     const char *name = fm_loss_name(loss->kind);
+    char delta[32];
+    fm_format_double(delta, sizeof delta, loss->delta);
     if (!name)
         snprintf(buf, size, "invalid");
     else if (loss->kind == FM_LOSS_HUBER && loss->delta != 1.0)
-        snprintf(buf, size, "huber:%.17g", loss->delta);
+        snprintf(buf, size, "huber:%s", delta);
     else
         snprintf(buf, size, "%s", name);
 }

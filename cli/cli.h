@@ -37,6 +37,9 @@ fm_status cli_fail(fm_error *err, fm_status status, const char *fmt, ...)
 #endif
     ;
 
+/* FM_ERR_IO "cannot open PATH: strerror(errnum)". */
+fm_status cli_fail_io(fm_error *err, const char *path, int errnum);
+
 /* Strict number parsing of option values: the whole text must be a number in range. */
 int cli_parse_int(const char *text, long min, long max, long *out);
 int cli_parse_double(const char *text, double min, double max, double *out);

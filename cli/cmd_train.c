@@ -2,6 +2,7 @@
  * load) a network, train it with a live progress line, report the result on
  * the validation data beside the predict-the-mean baseline, save the model. */
 #include "cli.h"
+#include "run_log.h"
 
 #include <cjson/cJSON.h>
 #include <getopt.h>
@@ -55,6 +56,10 @@ static void usage(FILE *out)
             "  --patience P           stop after P epochs without validation improvement; keep the best weights\n"
             "  --seed S               seed for weights, split, shuffling and dropout (default 1)\n"
             "  --threads N            BLAS threads (default: OpenBLAS's choice)\n"
+            "diagnostics:\n"
+            "  --diagnose N           per-layer statistics every N steps into the run log, and a diagnosis at the end\n"
+            "  --log FILE             JSON Lines run log (default with --diagnose: the model's name with .jsonl)\n"
+            "  --explode-factor F     stop when the smoothed loss exceeds F times its minimum (default 100; 0: off)\n"
             "output:\n"
             "  --out FILE             model file to write (default model.safetensors)\n"
             "  --quiet                no progress display\n"
@@ -64,7 +69,9 @@ static void usage(FILE *out)
 typedef struct train_args {
     const char *data, *target_data, *inputs, *targets, *val_data, *out, *from;
     const char *layers, *act, *init, *output_act, *loss, *optimizer, *schedule;
-    double val_split, dropout, lr, momentum, beta1, beta2, eps, weight_decay, clip_norm;
+    double val_split, dropout, lr, momentum, beta1, beta2, eps, weight_decay, clip_norm, explode_factor;
+    long diagnose;
+    const char *log;
     int have_lr, have_weight_decay, nesterov, skip_bad, quiet;
     long classes, batch, epochs, patience, threads;
     unsigned long long seed;
@@ -107,7 +114,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         OPT_LAYERS, OPT_ACT, OPT_INIT, OPT_ACT_AT, OPT_INIT_AT, OPT_OUTPUT_ACT, OPT_DROPOUT, OPT_CLASSES, OPT_FROM,
         OPT_LOSS, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_NESTEROV, OPT_BETA1, OPT_BETA2, OPT_EPS,
         OPT_WEIGHT_DECAY, OPT_CLIP, OPT_SCHEDULE, OPT_BATCH, OPT_EPOCHS, OPT_PATIENCE, OPT_SEED, OPT_THREADS,
-        OPT_OUT, OPT_QUIET, OPT_HELP
+        OPT_OUT, OPT_QUIET, OPT_HELP, OPT_DIAGNOSE, OPT_LOG, OPT_EXPLODE
     };
     static const struct option options[] = {
         {"data", required_argument, 0, OPT_DATA},
@@ -144,6 +151,9 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"threads", required_argument, 0, OPT_THREADS},
         {"out", required_argument, 0, OPT_OUT},
         {"quiet", no_argument, 0, OPT_QUIET},
+        {"diagnose", required_argument, 0, OPT_DIAGNOSE},
+        {"log", required_argument, 0, OPT_LOG},
+        {"explode-factor", required_argument, 0, OPT_EXPLODE},
         {"help", no_argument, 0, OPT_HELP},
         {0, 0, 0, 0},
     };
@@ -156,6 +166,7 @@ static int parse_args(int argc, char **argv, train_args *a)
     a->loss = "mse";
     a->optimizer = "sgd";
     a->schedule = "constant";
+    a->explode_factor = 100.0;
     opterr = 0;
     optind = 1;
     int c;
@@ -253,6 +264,15 @@ static int parse_args(int argc, char **argv, train_args *a)
             break;
         case OPT_OUT: a->out = optarg; break;
         case OPT_QUIET: a->quiet = 1; break;
+        case OPT_DIAGNOSE:
+            if (!cli_parse_int(optarg, 1, 1000000000, &a->diagnose))
+                return cli_usage_error(COMMAND, "--diagnose \"%s\" must be a positive number of steps", optarg);
+            break;
+        case OPT_LOG: a->log = optarg; break;
+        case OPT_EXPLODE:
+            if (!cli_parse_double(optarg, 0.0, 1e300, &a->explode_factor) || (a->explode_factor > 0 && a->explode_factor <= 1))
+                return cli_usage_error(COMMAND, "--explode-factor \"%s\" must be 0 (off) or a number above 1", optarg);
+            break;
         case 'h':
         case OPT_HELP: usage(stdout); return -1;
         case '?':
@@ -378,7 +398,16 @@ typedef struct progress_state {
     int tty;
     int quiet;
     int classification;
+    run_log *log;
+    fm_net *net;
+    fm_layer_stats *last_stats; /* copy of the latest diagnostics (n_layers entries) */
+    int n_layers;
+    int have_stats;
+    size_t stats_step; /* the step the copy describes */
 } progress_state;
+
+static void on_diagnose(const fm_train_progress *p, const fm_layer_stats *stats, const double *update_ratio,
+                        int n_layers, void *user);
 
 static void format_duration(double seconds, char *buf, size_t size)
 {
@@ -394,6 +423,12 @@ static void format_duration(double seconds, char *buf, size_t size)
 static int on_progress(const fm_train_progress *p, void *user)
 {
     progress_state *state = user;
+    if (p->warning) {
+        fprintf(stderr, "%sfathom train: warning: %s\n", state->tty ? "\r\033[K" : "", p->warning);
+        run_log_warning(state->log, p->step, p->warning);
+    }
+    if (p->end_of_epoch)
+        run_log_epoch(state->log, p);
     if (!state->quiet && (state->tty || p->end_of_epoch)) {
         char eta[32], elapsed[32], val[96] = "";
         format_duration(p->eta_s, eta, sizeof eta);
@@ -412,6 +447,16 @@ static int on_progress(const fm_train_progress *p, void *user)
         fflush(stderr);
     }
     return interrupted != 0;
+}
+
+static void on_diagnose(const fm_train_progress *p, const fm_layer_stats *stats, const double *update_ratio,
+                        int n_layers, void *user)
+{
+    progress_state *state = user;
+    run_log_diagnose(state->log, state->net, p, stats, update_ratio);
+    memcpy(state->last_stats, stats, (size_t)n_layers * sizeof *stats);
+    state->have_stats = 1;
+    state->stats_step = p->step;
 }
 
 /* Largest class label + 1, after checking every label is a non-negative integer. */
@@ -504,6 +549,24 @@ int cmd_train(int argc, char **argv)
     char *json = NULL;
     fm_status st = FM_OK;
     fm_loss loss;
+    run_log log = {NULL, NULL, 0};
+    fm_layer_stats *last_stats = NULL;
+    char *log_path_owned = NULL;
+    const char *log_path = a.log;
+    if (!log_path && a.diagnose) {
+        /* model.safetensors -> model.jsonl */
+        size_t len = strlen(a.out);
+        const char *ext = ".safetensors";
+        size_t ext_len = strlen(ext);
+        if (len > ext_len && strcmp(a.out + len - ext_len, ext) == 0)
+            len -= ext_len;
+        log_path_owned = malloc(len + 7);
+        if (!log_path_owned)
+            return cli_report(COMMAND, &(fm_error){FM_ERR_NOMEM, "out of memory"});
+        memcpy(log_path_owned, a.out, len);
+        strcpy(log_path_owned + len, ".jsonl");
+        log_path = log_path_owned;
+    }
 
     if (a.from) {
         st = fm_model_load(a.from, &model, &err);
@@ -600,12 +663,12 @@ int cmd_train(int argc, char **argv)
             goto done;
         }
         model->loss = loss;
-        int n_layers;
-        st = build_specs(&a, &loss, n_out, &specs, &n_layers, &err);
+        int n_spec_layers = 0;
+        st = build_specs(&a, &loss, n_out, &specs, &n_spec_layers, &err);
         if (st == FM_OK)
-            st = fm_loss_check(&loss, &specs[n_layers - 1].act, &err);
+            st = fm_loss_check(&loss, &specs[n_spec_layers - 1].act, &err);
         if (st == FM_OK)
-            st = fm_net_create(train->n_in, specs, n_layers, a.seed, &model->net, &err);
+            st = fm_net_create(train->n_in, specs, n_spec_layers, a.seed, &model->net, &err);
         if (st == FM_OK)
             st = fm_standardizer_fit(train->x, train->rows, train->n_in, &model->input_std, &err);
         if (st == FM_OK && !classification && loss.kind != FM_LOSS_BCE)
@@ -644,25 +707,56 @@ int cmd_train(int argc, char **argv)
     to.patience = (int)a.patience;
     to.seed = a.seed;
     to.progress_interval = 0.1;
-    progress_state ps = {isatty(STDERR_FILENO), a.quiet, classification || loss.kind == FM_LOSS_BCE};
+    to.explode_factor = a.explode_factor;
+    int n_layers = fm_net_n_layers(model->net);
+    progress_state ps = {isatty(STDERR_FILENO), a.quiet, classification || loss.kind == FM_LOSS_BCE, &log,
+                         model->net, NULL, n_layers, 0, 0};
+    if (a.diagnose) {
+        ps.last_stats = calloc((size_t)n_layers, sizeof *ps.last_stats);
+        if (!ps.last_stats) {
+            st = cli_fail(&err, FM_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        to.diagnose_every = (int)a.diagnose;
+        to.on_diagnose = on_diagnose;
+        to.diagnose_user = &ps;
+    }
+    last_stats = ps.last_stats;
+    if (log_path) {
+        st = run_log_open(&log, log_path, &err);
+        if (st != FM_OK)
+            goto done;
+        fm_train_result none = {0, 0, NAN, NAN, -1, 0, 0, 0, 0};
+        char *settings = training_json(&a, &oc, &none, train->rows, val ? val->rows : 0);
+        char loss_text[64];
+        fm_loss_format(&loss, loss_text, sizeof loss_text);
+        run_log_start(&log, model->net, loss_text, settings, a.data, train->rows, val ? val->rows : 0);
+        cJSON_free(settings);
+    }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     printf("training %d -> ", fm_net_n_in(model->net));
-    for (int l = 0; l < fm_net_n_layers(model->net); l++) {
+    for (int l = 0; l < n_layers; l++) {
         char act[96];
         fm_activation_format(&fm_net_layer(model->net, l)->act, act, sizeof act);
-        printf("%d %s%s", fm_net_layer(model->net, l)->n_out, act, l + 1 < fm_net_n_layers(model->net) ? " -> " : "");
+        printf("%d %s%s", fm_net_layer(model->net, l)->n_out, act, l + 1 < n_layers ? " -> " : "");
     }
     printf(" (%zu parameters) on %zu rows, validating on %zu\n", fm_net_n_params(model->net), train->rows,
            val ? val->rows : (size_t)0);
     fflush(stdout);
     fm_train_result res;
-    st = fm_train(model->net, opt, &loss, &to, train, val, on_progress, &ps, &res, &err);
+    fm_error train_err = {FM_OK, ""};
+    fm_status train_status = fm_train(model->net, opt, &loss, &to, train, val, on_progress, &ps, &res, &train_err);
     if (ps.tty && !a.quiet)
         fprintf(stderr, "\r\033[K");
-    if (st != FM_OK && st != FM_ERR_STOPPED)
+    /* A diverged run still has good weights (those of its last completed
+     * epoch): they are saved, and the exit status says it diverged. */
+    if (train_status != FM_OK && train_status != FM_ERR_STOPPED && !res.diverged) {
+        err = train_err;
+        st = train_status;
+        run_log_end(&log, "failed", err.message, &res, NULL);
         goto done;
-    fm_status train_status = st;
+    }
     if (train_status == FM_ERR_STOPPED)
         fprintf(stderr, "fathom train: interrupted after %zu steps; saving the model as it is\n", res.steps);
 
@@ -672,7 +766,7 @@ int cmd_train(int argc, char **argv)
     json = NULL;
     if (res.stopped_early)
         printf("stopped early after epoch %d; kept the weights of epoch %d\n", res.epochs_run, res.best_epoch + 1);
-    if (val && val->rows) {
+    if (val && val->rows && !res.diverged) {
         /* Report in original units: undo the target standardisation of val. */
         if (model->target_std)
             fm_unstandardize(model->target_std, val->y, val->rows);
@@ -680,16 +774,41 @@ int cmd_train(int argc, char **argv)
         if (cli_print_evaluation(model, val, "validation", &eval_err) != FM_OK)
             fprintf(stderr, "fathom train: evaluation failed: %s\n", eval_err.message);
     }
+    char diagnosis[2048] = "";
+    if (ps.have_stats) {
+        fm_stats_advice(ps.last_stats, n_layers, diagnosis, sizeof diagnosis);
+        printf("diagnosis (statistics of step %zu):\n%s", ps.stats_step + 1, diagnosis);
+    }
+    run_log_end(&log,
+                res.diverged ? "diverged" : train_status == FM_ERR_STOPPED ? "stopped" : "ok",
+                train_status == FM_OK ? NULL : train_err.message, &res, ps.have_stats ? diagnosis : NULL);
     st = fm_model_save(model, a.out, &err);
     if (st == FM_OK) {
-        printf("model written to %s\n", a.out);
+        if (res.diverged && res.restored_epoch > 0)
+            printf("the last good weights (end of epoch %d) written to %s\n", res.restored_epoch, a.out);
+        else if (res.diverged)
+            printf("the initial weights written to %s (training diverged in the first epoch)\n", a.out);
+        else
+            printf("model written to %s\n", a.out);
         st = train_status;
+        if (st != FM_OK)
+            err = train_err;
         if (st == FM_ERR_STOPPED)
             cli_fail(&err, FM_ERR_STOPPED, "stopped by a signal");
+    }
+    if (st == FM_OK || st == FM_ERR_STOPPED || res.diverged) {
+        fm_error log_err = {FM_OK, ""};
+        if (run_log_close(&log, &log_err) != FM_OK)
+            fprintf(stderr, "fathom train: %s\n", log_err.message);
+        else if (log_path)
+            printf("run log written to %s\n", log_path);
     }
 
 done:
     rc = st == FM_OK ? EXIT_OK : cli_report(COMMAND, &err);
+    run_log_close(&log, NULL);
+    free(log_path_owned);
+    free(last_stats);
     free(json);
     free(specs);
     fm_optim_free(opt);

@@ -49,6 +49,11 @@ fm_status cli_fail(fm_error *err, fm_status status, const char *fmt, ...)
     return status;
 }
 
+fm_status cli_fail_io(fm_error *err, const char *path, int errnum)
+{
+    return cli_fail(err, FM_ERR_IO, "cannot open %s: %s", path, strerror(errnum));
+}
+
 int cli_parse_int(const char *text, long min, long max, long *out)
 {
     if (!text || !*text)

@@ -41,7 +41,8 @@ cJSON *probe_layer_json(fm_net *net, const fm_layer_stats *s)
         else
             cJSON_AddNullToObject(o, COLUMNS[c].name);
     }
-    cJSON_AddBoolToObject(o, "nonfinite", s->nonfinite != 0);
+    cJSON_AddBoolToObject(o, "nonfinite_forward", (s->nonfinite & FM_NONFINITE_FORWARD) != 0);
+    cJSON_AddBoolToObject(o, "nonfinite_backward", (s->nonfinite & FM_NONFINITE_BACKWARD) != 0);
     return o;
 }
 
@@ -76,7 +77,7 @@ static void print_table(FILE *out, fm_net *net, const fm_layer_stats *stats, int
             const char *name = COLUMNS[c].name;
             int share = !strcmp(name, "saturated") || !strcmp(name, "dead") || !strcmp(name, "inactive");
             int not_applicable = share || !strcmp(name, "chi1");
-            cell(cells[c], sizeof cells[c], value_of(s, c), share, !not_applicable || s->nonfinite);
+            cell(cells[c], sizeof cells[c], value_of(s, c), share, !not_applicable || s->nonfinite != 0);
         }
         /* One column for dead (ReLU) or inactive (leaky, ELU, SELU) units. */
         const char *units = isnan(s->dead) ? cells[9] : cells[8];
@@ -85,11 +86,15 @@ static void print_table(FILE *out, fm_net *net, const fm_layer_stats *stats, int
                 cells[11], cells[12], cells[13]);
     }
     int bad = fm_stats_first_nonfinite(stats, n_layers);
+    int bad_backward = fm_stats_first_nonfinite_backward(stats, n_layers);
     fprintf(out, "%d samples. lin: Var z by the lecture's product formula; mf: by mean-field theory; dead%%: "
                  "ReLU units off on every sample (inactive for leaky/ELU/SELU).\n",
             batch);
     if (bad)
-        fprintf(out, "Values overflowed to Inf or became NaN first at layer %d.\n", bad);
+        fprintf(out, "Forward values overflowed to Inf or became NaN first at layer %d.\n", bad);
+    if (bad_backward)
+        fprintf(out, "Backward gradients overflowed or became NaN first at layer %d (counting down from the output).\n",
+                bad_backward);
 }
 
 static void print_csv(FILE *out, fm_net *net, const fm_layer_stats *stats, int n_layers)
@@ -97,7 +102,7 @@ static void print_csv(FILE *out, fm_net *net, const fm_layer_stats *stats, int n
     fprintf(out, "layer,n_in,n_out,activation");
     for (int c = 0; c < N_COLUMNS; c++)
         fprintf(out, ",%s", COLUMNS[c].name);
-    fprintf(out, ",nonfinite\n");
+    fprintf(out, ",nonfinite_forward,nonfinite_backward\n");
     for (int l = 0; l < n_layers; l++) {
         char act[96];
         activation_text(net, l, act, sizeof act);
@@ -112,7 +117,8 @@ static void print_csv(FILE *out, fm_net *net, const fm_layer_stats *stats, int n
             else
                 fprintf(out, ",%.9g", v);
         }
-        fprintf(out, ",%d\n", stats[l].nonfinite);
+        fprintf(out, ",%d,%d\n", (stats[l].nonfinite & FM_NONFINITE_FORWARD) != 0,
+                (stats[l].nonfinite & FM_NONFINITE_BACKWARD) != 0);
     }
 }
 
@@ -127,10 +133,15 @@ void probe_print(FILE *out, const char *format, fm_net *net, const fm_layer_stat
         cJSON *layers = cJSON_AddArrayToObject(root, "layers");
         cJSON_AddNumberToObject(root, "samples", batch);
         int bad = fm_stats_first_nonfinite(stats, n_layers);
+        int bad_backward = fm_stats_first_nonfinite_backward(stats, n_layers);
         if (bad)
             cJSON_AddNumberToObject(root, "first_nonfinite_layer", bad);
         else
             cJSON_AddNullToObject(root, "first_nonfinite_layer");
+        if (bad_backward)
+            cJSON_AddNumberToObject(root, "first_nonfinite_layer_backward", bad_backward);
+        else
+            cJSON_AddNullToObject(root, "first_nonfinite_layer_backward");
         for (int l = 0; l < n_layers; l++)
             cJSON_AddItemToArray(layers, probe_layer_json(net, &stats[l]));
         char *text = cJSON_Print(root);

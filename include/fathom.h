@@ -411,6 +411,16 @@ fm_status fm_model_load(const char *path, fm_model **out, fm_error *err);
 
 /* ----------------------------------------------------------------- training */
 
+typedef struct fm_layer_stats fm_layer_stats; /* defined with the probe below */
+typedef struct fm_train_progress fm_train_progress;
+
+/* Called every diagnose_every steps with the statistics of the batch in hand
+ * (measured and theory columns) and, per layer, the update-to-weight ratio
+ * ||W_after - W_before|| / ||W_before|| of that step. Borrowed arrays of
+ * n_layers entries, valid during the call. */
+typedef void (*fm_diagnose_callback)(const fm_train_progress *progress, const fm_layer_stats *stats,
+                                     const double *update_ratio, int n_layers, void *user);
+
 typedef struct fm_train_options {
     int epochs;
     int batch;
@@ -418,11 +428,22 @@ typedef struct fm_train_options {
     int patience;         /* > 0: early stopping on validation loss */
     uint64_t seed;        /* shuffling and dropout */
     double progress_interval; /* seconds between progress callbacks (0: every batch) */
+    int diagnose_every;   /* > 0: call on_diagnose every N steps (from the first) */
+    fm_diagnose_callback on_diagnose;
+    void *diagnose_user;
+    /* Exploding loss: stop when the loss, smoothed over ~20 steps, exceeds
+     * explode_factor times its minimum and its starting value (0: off;
+     * default 100). Non-finite losses and gradients always stop training. */
+    double explode_factor;
+    /* Vanishing gradients: warn (progress->warning) when the RMS gradient of
+     * the first layer's weights stays below vanish_ratio times the last
+     * layer's for 3 checks in a row (0: off; default 1e-5). */
+    double vanish_ratio;
 } fm_train_options;
 
 fm_train_options fm_train_options_default(void);
 
-typedef struct fm_train_progress {
+struct fm_train_progress {
     int epoch;            /* 0-based */
     int epochs;
     size_t batch_index;   /* within the epoch */
@@ -436,7 +457,9 @@ typedef struct fm_train_progress {
     double elapsed_s;
     double eta_s;         /* estimated time left */
     int end_of_epoch;     /* 1 when called after an epoch */
-} fm_train_progress;
+    double batch_loss;    /* loss of the last batch */
+    const char *warning;  /* a warning raised since the last call, or NULL */
+};
 
 /* Called during training; return non-zero to stop (training then returns
  * FM_ERR_STOPPED after keeping the weights it has). */
@@ -449,12 +472,18 @@ typedef struct fm_train_result {
     double best_val_loss; /* NaN without validation */
     int best_epoch;       /* -1 without validation */
     int stopped_early;
+    int diverged;         /* training stopped because it diverged (FM_ERR_NUMERIC) */
+    int restored_epoch;   /* after divergence: the weights are those at the end of
+                           * this many completed epochs (0: the initial ones) */
+    int vanishing_warned; /* the vanishing-gradient warning was raised */
 } fm_train_result;
 
 /* Train `net` on `train` (already standardised) with the optimiser and loss.
  * `val` may be NULL. With patience, the best weights seen are restored at the
- * end. A non-finite loss stops training with FM_ERR_NUMERIC naming the epoch
- * and step. No allocation happens inside a step. */
+ * end. A loss or gradient that becomes non-finite, or a loss that explodes,
+ * stops training with FM_ERR_NUMERIC naming the epoch, step and learning rate,
+ * and the weights of the last completed epoch are restored (result->restored_epoch).
+ * No allocation happens inside a step. */
 fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_train_options *opts,
                    const fm_dataset *train, const fm_dataset *val, fm_train_callback on_progress,
                    void *user, fm_train_result *result, fm_error *err);
@@ -515,7 +544,7 @@ double fm_spectral_norm_2x2(const double m[4]);
 
 /* Statistics of one layer for one batch, measured beside theory. Entries that
  * do not apply are NaN (e.g. dead units of a tanh layer). */
-typedef struct fm_layer_stats {
+struct fm_layer_stats {
     int layer;              /* 1-based */
     int n_in, n_out;
     double var_w;           /* empirical variance of the layer's weights */
@@ -530,8 +559,12 @@ typedef struct fm_layer_stats {
     double var_delta_theory;/* backward recursion from the output layer's measured value */
     double grad_w_norm;     /* ||dL/dW||_2 (Frobenius) */
     double chi1;            /* mean-field chi_1 at this layer's q */
-    int nonfinite;          /* some z, a or dL/dz of this layer is Inf or NaN */
-} fm_layer_stats;
+    int nonfinite;          /* bits: FM_NONFINITE_FORWARD (z, a or W hold Inf or NaN),
+                             * FM_NONFINITE_BACKWARD (dL/dz or dL/dW do) */
+};
+
+#define FM_NONFINITE_FORWARD 1
+#define FM_NONFINITE_BACKWARD 2
 
 /* Measured columns from the last forward and backward pass of `net` (the
  * theory columns are left NaN). stats has room for fm_net_n_layers entries.
@@ -551,8 +584,18 @@ void fm_stats_theory(fm_net *net, double input_q, fm_layer_stats *stats);
 fm_status fm_probe(fm_net *net, const float *x, int batch, const float *grad_out, uint64_t seed,
                    fm_layer_stats *stats, fm_error *err);
 
-/* First layer (1-based) whose statistics hold Inf or NaN, 0 if none. */
+/* Where the signal first overflowed or became NaN: the lowest layer (1-based)
+ * with non-finite forward values, 0 if none. */
 int fm_stats_first_nonfinite(const fm_layer_stats *stats, int n_layers);
+/* The same for the backward pass, which runs from the output: the highest
+ * layer with non-finite gradients, 0 if none. */
+int fm_stats_first_nonfinite_backward(const fm_layer_stats *stats, int n_layers);
+
+/* A short diagnosis of a network's statistics in plain words, with advice:
+ * non-finite values, dead or inactive ReLU units, saturated layers, vanishing
+ * or exploding gradients across depth, chi_1 far from 1. Writes at most size
+ * bytes (NUL-terminated); returns the number of findings (0: all well). */
+int fm_stats_advice(const fm_layer_stats *stats, int n_layers, char *buf, size_t size);
 
 #ifdef __cplusplus
 }

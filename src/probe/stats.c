@@ -6,6 +6,8 @@
 #include "nn/net_internal.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct moments {
@@ -116,7 +118,7 @@ void fm_stats_measure(fm_net *net, fm_layer_stats *stats)
         st->var_z = z.var;
         st->mean_a = a.mean;
         st->var_a = a.var;
-        st->nonfinite = !z.finite || !a.finite || !w.finite;
+        st->nonfinite = !z.finite || !a.finite || !w.finite ? FM_NONFINITE_FORWARD : 0;
         st->saturated = z.finite ? saturated_share(act, s->z, count) : NAN;
         st->dead = st->inactive = NAN;
         if (act->kind == FM_ACT_RELU)
@@ -125,10 +127,12 @@ void fm_stats_measure(fm_net *net, fm_layer_stats *stats)
             st->inactive = never_active_share(s->z, batch, s->n_out, 0);
         moments d = measure(s->delta, count);
         st->var_delta = d.var;
-        st->nonfinite |= !d.finite;
+        if (!d.finite)
+            st->nonfinite |= FM_NONFINITE_BACKWARD;
         moments g = measure(net->grads + s->weight_offset, (size_t)s->n_out * (size_t)s->n_in);
         st->grad_w_norm = g.finite ? sqrt((g.var + g.mean * g.mean) * (double)s->n_out * (double)s->n_in) : NAN;
-        st->nonfinite |= !g.finite;
+        if (!g.finite)
+            st->nonfinite |= FM_NONFINITE_BACKWARD;
         st->var_z_linear = st->var_z_meanfield = st->var_delta_theory = st->chi1 = NAN;
     }
 }
@@ -169,7 +173,15 @@ void fm_stats_theory(fm_net *net, double input_q, fm_layer_stats *stats)
 int fm_stats_first_nonfinite(const fm_layer_stats *stats, int n_layers)
 {
     for (int l = 0; l < n_layers; l++)
-        if (stats[l].nonfinite || !isfinite(stats[l].var_z) || !isfinite(stats[l].var_a))
+        if ((stats[l].nonfinite & FM_NONFINITE_FORWARD) || !isfinite(stats[l].var_z) || !isfinite(stats[l].var_a))
+            return l + 1;
+    return 0;
+}
+
+int fm_stats_first_nonfinite_backward(const fm_layer_stats *stats, int n_layers)
+{
+    for (int l = n_layers - 1; l >= 0; l--)
+        if ((stats[l].nonfinite & FM_NONFINITE_BACKWARD) || !isfinite(stats[l].var_delta))
             return l + 1;
     return 0;
 }
@@ -200,4 +212,124 @@ fm_status fm_probe(fm_net *net, const float *x, int batch, const float *grad_out
     moments in = measure(x, (size_t)batch * (size_t)net->n_in);
     fm_stats_theory(net, in.finite ? in.var + in.mean * in.mean : NAN, stats);
     return FM_OK;
+}
+
+/* Append a finding to buf, keeping it NUL-terminated. */
+static void add_finding(char *buf, size_t size, size_t *used, int *count, const char *fmt, ...) FM_PRINTF(5, 6);
+static void add_finding(char *buf, size_t size, size_t *used, int *count, const char *fmt, ...)
+{
+    (*count)++;
+    if (*used + 1 >= size)
+        return;
+    va_list args;
+    va_start(args, fmt);
+    int n = vsnprintf(buf + *used, size - *used, fmt, args);
+    va_end(args);
+    if (n > 0)
+        *used = *used + (size_t)n < size ? *used + (size_t)n : size - 1;
+}
+
+/* A list of layers meeting a condition, as "3, 4, 7" (at most a dozen named). */
+static void layer_list(const fm_layer_stats *stats, int n_layers, int (*pick)(const fm_layer_stats *), char *out,
+                       size_t size, int *found)
+{
+    size_t used = 0;
+    *found = 0;
+    out[0] = '\0';
+    for (int l = 0; l < n_layers; l++) {
+        if (!pick(&stats[l]))
+            continue;
+        if (*found < 12 && used + 16 < size)
+            used += (size_t)snprintf(out + used, size - used, "%s%d", *found ? ", " : "", l + 1);
+        else if (*found == 12 && used + 8 < size)
+            used += (size_t)snprintf(out + used, size - used, ", ...");
+        (*found)++;
+    }
+}
+
+static int is_dead(const fm_layer_stats *s) { return s->dead > 0.1; }
+static int is_inactive(const fm_layer_stats *s) { return s->inactive > 0.5; }
+static int is_saturated(const fm_layer_stats *s) { return s->saturated > 0.2; }
+
+int fm_stats_advice(const fm_layer_stats *stats, int n_layers, char *buf, size_t size)
+{
+    size_t used = 0;
+    int count = 0;
+    char layers[128];
+    int found;
+    if (size == 0)
+        return 0;
+    buf[0] = '\0';
+    int bad = fm_stats_first_nonfinite(stats, n_layers);
+    int bad_backward = fm_stats_first_nonfinite_backward(stats, n_layers);
+    if (bad)
+        add_finding(buf, size, &used, &count,
+                    "- Values overflowed or became NaN from layer %d on: the signal explodes; lower the weight "
+                    "variance (an initialiser such as auto, he or lecun) or the learning rate.\n",
+                    bad);
+    else if (bad_backward)
+        add_finding(buf, size, &used, &count,
+                    "- Gradients overflowed or became NaN at layer %d, on their way back from the output: they "
+                    "explode; lower the weight variance or the learning rate.\n",
+                    bad_backward);
+    bad = bad || bad_backward;
+    layer_list(stats, n_layers, is_dead, layers, sizeof layers, &found);
+    if (found)
+        add_finding(buf, size, &used, &count,
+                    "- Dead ReLU units (more than 10%% off on every sample) in layer%s %s: they output 0 and get no "
+                    "gradient. Use he initialisation, a smaller learning rate, or leaky_relu, elu or selu.\n",
+                    found > 1 ? "s" : "", layers);
+    layer_list(stats, n_layers, is_inactive, layers, sizeof layers, &found);
+    if (found)
+        add_finding(buf, size, &used, &count,
+                    "- More than half the units are negative on every sample in layer%s %s (they still pass a "
+                    "gradient, but the layer is mostly in its negative regime).\n",
+                    found > 1 ? "s" : "", layers);
+    layer_list(stats, n_layers, is_saturated, layers, sizeof layers, &found);
+    if (found)
+        add_finding(buf, size, &used, &count,
+                    "- Saturated layer%s %s (more than 20%% of units with phi' below 1%% of its maximum): "
+                    "gradients vanish there. The weight variance is too large: use glorot or lecun.\n",
+                    found > 1 ? "s" : "", layers);
+    /* Gradient flow: the first layer's Var[dL/dz] against the last hidden layer's. */
+    if (n_layers >= 3 && !bad) {
+        double first = stats[0].var_delta, last = stats[n_layers - 2].var_delta;
+        if (first > 0.0 && last > 0.0 && isfinite(first) && isfinite(last)) {
+            double decades = log10(first / last);
+            if (decades < -4.0)
+                add_finding(buf, size, &used, &count,
+                            "- Vanishing gradients: Var[dL/dz] of layer 1 is %.0f orders of magnitude below layer "
+                            "%d's; the first layers will barely learn.\n",
+                            -decades, n_layers - 1);
+            else if (decades > 4.0)
+                add_finding(buf, size, &used, &count,
+                            "- Exploding gradients: Var[dL/dz] of layer 1 is %.0f orders of magnitude above layer "
+                            "%d's.\n",
+                            decades, n_layers - 1);
+        }
+    }
+    /* chi_1, geometric mean over the hidden layers. */
+    double log_chi = 0.0;
+    int n_chi = 0;
+    for (int l = 0; l + 1 < n_layers; l++)
+        if (stats[l].chi1 > 0.0 && isfinite(stats[l].chi1)) {
+            log_chi += log(stats[l].chi1);
+            n_chi++;
+        }
+    if (n_chi >= 4) {
+        double chi = exp(log_chi / n_chi);
+        double over_depth = pow(chi, n_chi);
+        if (over_depth < 1e-3 || over_depth > 1e3)
+            add_finding(buf, size, &used, &count,
+                        "- Mean-field chi_1 is %.3g per layer (%s): over %d layers gradients scale by about %.1e. "
+                        "The critical choice keeps chi_1 near 1 (he for ReLU, lecun for SELU and tanh).\n",
+                        chi, chi < 1.0 ? "ordered phase, vanishing" : "chaotic phase, exploding", n_chi,
+                        over_depth);
+    }
+    if (count == 0) {
+        add_finding(buf, size, &used, &count,
+                    "- No dead or saturated layers; variances and gradients stay within a healthy range.\n");
+        return 0;
+    }
+    return count;
 }

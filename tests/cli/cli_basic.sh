@@ -107,10 +107,41 @@ expect 4 "garbage.safetensors" -- "$fathom" eval --model "$tmp/garbage.safetenso
 expect 3 "" -- "$fathom" predict --model "$model" --data "$lev" --out "$tmp/no/such/dir/p.csv"
 [ -e "$tmp/no/such/dir/p.csv" ] && bad "partial output" || ok
 
-# --- training that diverges: exit 5, and no model written -----------------------
+# --- training that diverges: exit 5; the last good weights are kept and load ------
 expect 5 "diverged" -- "$fathom" train --data "$lev" --targets temp --inputs lat,log_depth --act relu --lr 1e4 \
     --epochs 3 --out "$tmp/diverged.safetensors"
-[ -e "$tmp/diverged.safetensors" ] && bad "a diverged run wrote a model" || ok
+grep -q "the initial weights written" "$tmp/out" && ok || bad "a diverged run did not keep the last good weights"
+expect 0 "relu" -- "$fathom" info "$tmp/diverged.safetensors"
+# A learning rate too large for momentum 0.9: the loss grows by orders of
+# magnitude before anything overflows, and the growth itself stops training.
+expect 5 "the loss (smoothed) grew" -- "$fathom" train --data "$lev" --targets temp \
+    --inputs lat,log_depth,sin_lon,cos_lon --layers 32,32 --act tanh --lr 0.5 --momentum 0.9 --epochs 3 \
+    --batch 32 --out "$tmp/exploded.safetensors" --log "$tmp/exploded.jsonl"
+grep -q '"status":"diverged"' "$tmp/exploded.jsonl" && ok || bad "the run log does not record the divergence"
+
+# --- diagnostics: a run log with per-layer statistics and a diagnosis -------------
+expect 0 "Dead ReLU units" -- "$fathom" train --data "$lev" --targets temp --inputs lat,sin_lon,cos_lon,log_depth \
+    --layers 32x6 --act relu --init normal:0.02 --epochs 2 --diagnose 20 --out "$tmp/diag.safetensors"
+[ -s "$tmp/diag.jsonl" ] && ok || bad "--diagnose wrote no run log next to the model"
+[ "$(grep -c '"type":"diagnose"' "$tmp/diag.jsonl")" -ge 10 ] && ok || bad "too few diagnose records"
+grep -q '"update_ratio"' "$tmp/diag.jsonl" && ok || bad "no update-to-weight ratio in the run log"
+[ "$(tail -1 "$tmp/diag.jsonl" | grep -c '"type":"end"')" -eq 1 ] && ok || bad "run log does not end with an end record"
+expect 0 "No dead or saturated" -- "$fathom" train --data "$lev" --targets temp \
+    --inputs lat,sin_lon,cos_lon,log_depth --layers 32x3 --act tanh --epochs 1 --diagnose 50 \
+    --out "$tmp/healthy.safetensors"
+expect 3 "no/such" -- "$fathom" train --data "$lev" --targets temp --epochs 1 --log "$tmp/no/such/log.jsonl" \
+    --out "$tmp/x.safetensors"
+
+# --- probe --------------------------------------------------------------------------
+expect 0 "first at layer" -- "$fathom" probe --layers 128x40 --act linear --weight-var 1 --samples 256
+expect 0 "" -- "$fathom" probe --layers 64x4 --act tanh --format csv --samples 128
+[ "$(head -1 "$tmp/out" | cut -d, -f1-5)" = "layer,n_in,n_out,activation,var_w" ] && ok || bad "probe CSV header"
+[ "$(wc -l <"$tmp/out")" -eq 5 ] && ok || bad "probe CSV should have one line per layer"
+expect 0 "" -- "$fathom" probe --layers 64x3 --act selu --format json --samples 128
+grep -q '"first_nonfinite_layer":[[:space:]]*null' "$tmp/out" && ok || bad "probe JSON lacks first_nonfinite_layer"
+expect 0 "" -- "$fathom" probe --model "$model" --data "$lev" --samples 500
+expect 2 "--format" -- "$fathom" probe --layers 8x2 --format xml
+expect 2 "--layers" -- "$fathom" probe --layers 8x0
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -337,6 +337,102 @@ static void test_schedules_and_clipping(void **state)
     assert_true(h[0] == 0.3f && h[1] == 0.4f); /* below the bound: untouched */
 }
 
+typedef struct diag_state {
+    int calls;
+    size_t steps[64];
+    int warned;
+    double first_ratio;
+    int n_layers;
+} diag_state;
+
+static void count_diagnose(const fm_train_progress *p, const fm_layer_stats *stats, const double *update_ratio,
+                           int n_layers, void *user)
+{
+    diag_state *d = user;
+    if (d->calls < 64)
+        d->steps[d->calls] = p->step;
+    d->calls++;
+    d->n_layers = n_layers;
+    d->first_ratio = update_ratio[0];
+    assert_int_equal(stats[0].layer, 1);
+    assert_int_equal(stats[n_layers - 1].n_out, 1);
+    assert_true(isfinite(stats[0].var_z_meanfield));
+}
+
+static int note_warning(const fm_train_progress *p, void *user)
+{
+    diag_state *d = user;
+    if (p->warning && strstr(p->warning, "vanishing"))
+        d->warned = 1;
+    return 0;
+}
+
+/* Diagnostics arrive every N steps from the first; a deep sigmoid stack with
+ * small weights (Var[W] = 0.1 / n_in: each layer scales gradients by about
+ * 0.1 / 16) starves its first layer of gradient, and the warning says so. */
+static void test_diagnostics_and_vanishing_warning(void **state)
+{
+    (void)state;
+    fm_error err;
+    fm_dataset *all = levitus(&err), *train, *val;
+    FM_ASSERT_OK(fm_dataset_split(all, 0.1, 5, &train, &val, &err), &err);
+    standardise(train, val);
+    fm_layer_spec specs[9];
+    memset(specs, 0, sizeof specs);
+    for (int l = 0; l < 9; l++) {
+        specs[l].n_out = l < 8 ? 32 : 1;
+        specs[l].act = fm_activation_default(l < 8 ? FM_ACT_SIGMOID : FM_ACT_LINEAR);
+        specs[l].init = (fm_init){FM_INIT_FIXED, 0, l == 0 ? 0.1 / 4 : 0.1 / 32};
+    }
+    fm_net *net;
+    FM_ASSERT_OK(fm_net_create(4, specs, 9, 5, &net, &err), &err);
+    fm_optim_config config = fm_optim_config_default(FM_OPTIM_SGD);
+    fm_optim *opt;
+    FM_ASSERT_OK(fm_optim_create(&config, fm_net_n_params(net), &opt, &err), &err);
+    fm_loss loss = {FM_LOSS_MSE, 1.0};
+    fm_train_options to = fm_train_options_default();
+    to.epochs = 1;
+    to.batch = 32;
+    to.progress_interval = 0.0;
+    to.diagnose_every = 25;
+    diag_state d = {0};
+    to.on_diagnose = count_diagnose;
+    to.diagnose_user = &d;
+    fm_train_result res;
+    FM_ASSERT_OK(fm_train(net, opt, &loss, &to, train, val, note_warning, &d, &res, &err), &err);
+    size_t steps = (train->rows + 31) / 32;
+    assert_int_equal(d.calls, (int)((steps + 24) / 25));
+    assert_int_equal(d.steps[0], 0);
+    assert_int_equal(d.steps[1], 25);
+    assert_int_equal(d.n_layers, 9);
+    assert_true(d.first_ratio >= 0.0 && d.first_ratio < 1e-4); /* the first layer hardly moves */
+    assert_true(res.vanishing_warned);
+    assert_true(d.warned);
+
+    /* The same network at He-like scale warns of nothing. */
+    fm_net *healthy;
+    for (int l = 0; l < 8; l++)
+        specs[l].init = (fm_init){FM_INIT_GLOROT, 0, 0};
+    specs[0].act = fm_activation_default(FM_ACT_TANH);
+    for (int l = 1; l < 8; l++)
+        specs[l].act = fm_activation_default(FM_ACT_TANH);
+    FM_ASSERT_OK(fm_net_create(4, specs, 9, 5, &healthy, &err), &err);
+    fm_optim *opt2;
+    FM_ASSERT_OK(fm_optim_create(&config, fm_net_n_params(healthy), &opt2, &err), &err);
+    diag_state d2 = {0};
+    to.diagnose_user = &d2;
+    FM_ASSERT_OK(fm_train(healthy, opt2, &loss, &to, train, val, note_warning, &d2, &res, &err), &err);
+    assert_false(res.vanishing_warned);
+    assert_false(d2.warned);
+    fm_optim_free(opt);
+    fm_optim_free(opt2);
+    fm_net_free(net);
+    fm_net_free(healthy);
+    fm_dataset_free(all);
+    fm_dataset_free(train);
+    fm_dataset_free(val);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_training_is_reproducible),
         cmocka_unit_test(test_mismatched_data_is_refused),
         cmocka_unit_test(test_schedules_and_clipping),
+        cmocka_unit_test(test_diagnostics_and_vanishing_warning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

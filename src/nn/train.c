@@ -298,8 +298,10 @@ static void diagnose_after_step(trainer *t)
     }
 }
 
+/* Fill the progress record; a pending warning goes out with the next call
+ * of the progress callback (take_warning), not with diagnostics. */
 static void fill_progress(trainer *t, fm_train_progress *p, int epoch, double lr, size_t samples_done,
-                          double start_time)
+                          double start_time, int take_warning)
 {
     double now = fm_now_seconds();
     p->epoch = epoch;
@@ -308,8 +310,9 @@ static void fill_progress(trainer *t, fm_train_progress *p, int epoch, double lr
     p->samples_per_s = p->elapsed_s > 0 ? (double)samples_done / p->elapsed_s : 0.0;
     double total = (double)t->train->rows * t->opts->epochs;
     p->eta_s = p->samples_per_s > 0 ? (total - (double)samples_done) / p->samples_per_s : 0.0;
-    p->warning = t->pending_warning;
-    t->pending_warning = NULL;
+    p->warning = take_warning ? t->pending_warning : NULL;
+    if (take_warning)
+        t->pending_warning = NULL;
 }
 
 /* Divergence: put back the weights of the last completed epoch and say where
@@ -433,7 +436,7 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
                 prog.step = res.steps;
                 prog.train_loss = loss_sum / (double)loss_rows;
                 prog.end_of_epoch = 0;
-                fill_progress(&t, &prog, epoch, lr, samples_done, start_time);
+                fill_progress(&t, &prog, epoch, lr, samples_done, start_time, 0);
                 opts->on_diagnose(&prog, t.stats, t.update_ratio, net->n_layers, opts->diagnose_user);
             }
             res.steps++;
@@ -445,7 +448,7 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
                     prog.step = res.steps;
                     prog.train_loss = loss_sum / (double)loss_rows;
                     prog.end_of_epoch = 0;
-                    fill_progress(&t, &prog, epoch, lr, samples_done, start_time);
+                    fill_progress(&t, &prog, epoch, lr, samples_done, start_time, 1);
                     if (on_progress(&prog, user)) {
                         st = fm_fail(err, FM_ERR_STOPPED, "training stopped by the caller at epoch %d", epoch + 1);
                         break;
@@ -484,7 +487,7 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
             prog.step = res.steps;
             prog.train_loss = res.final_train_loss;
             prog.end_of_epoch = 1;
-            fill_progress(&t, &prog, epoch, lr, samples_done, start_time);
+            fill_progress(&t, &prog, epoch, lr, samples_done, start_time, 1);
             if (on_progress(&prog, user)) {
                 st = fm_fail(err, FM_ERR_STOPPED, "training stopped by the caller after epoch %d", epoch + 1);
                 break;

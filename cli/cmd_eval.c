@@ -66,7 +66,7 @@ int cmd_eval(int argc, char **argv)
     if (st == FM_OK)
         st = cli_read_model_data(model, data_path, target_path, inputs, targets, 1, skip_bad, &data, &err);
     if (st == FM_OK && (!data->y || data->n_out == 0))
-        st = cli_fail(&err, FM_ERR_ARG, "%s: no target columns found (give --targets or --target-data)", data_path);
+        st = fm_error_set(&err, FM_ERR_ARG, "%s: no target columns found (give --targets or --target-data)", data_path);
     if (st == FM_OK) {
         if (data->skipped)
             fprintf(stderr, "fathom eval: skipped %zu bad rows of %s\n", data->skipped, data_path);

@@ -86,7 +86,7 @@ int cmd_predict(int argc, char **argv)
     int n_out = fm_net_n_out(model->net);
     pred = malloc(data->rows * (size_t)n_out * sizeof *pred);
     if (!pred) {
-        st = cli_fail(&err, FM_ERR_NOMEM, "cannot allocate %zu predictions", data->rows);
+        st = fm_error_set(&err, FM_ERR_NOMEM, "cannot allocate %zu predictions", data->rows);
         goto done;
     }
     st = fm_net_predict(model->net, data->x, data->rows, pred, &err);
@@ -97,7 +97,7 @@ int cmd_predict(int argc, char **argv)
     names = calloc((size_t)cols, sizeof *names);
     table = classification ? malloc(data->rows * (size_t)cols * sizeof *table) : pred;
     if (!names || !table) {
-        st = cli_fail(&err, FM_ERR_NOMEM, "cannot allocate the output table");
+        st = fm_error_set(&err, FM_ERR_NOMEM, "cannot allocate the output table");
         goto done;
     }
     for (int j = 0; j < cols; j++) {
@@ -110,7 +110,7 @@ int cmd_predict(int argc, char **argv)
             snprintf(buf, sizeof buf, "output_%d", j);
         names[j] = malloc(strlen(buf) + 1);
         if (!names[j]) {
-            st = cli_fail(&err, FM_ERR_NOMEM, "cannot allocate column names");
+            st = fm_error_set(&err, FM_ERR_NOMEM, "cannot allocate column names");
             goto done;
         }
         strcpy(names[j], buf);

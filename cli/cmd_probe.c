@@ -88,21 +88,12 @@ static int parse_args(int argc, char **argv, probe_args *a)
                 return cli_usage_error(COMMAND, "--inputs \"%s\" must be an integer in 1..%d", optarg, FM_MAX_WIDTH);
             break;
         case O_ACT: a->act = optarg; break;
-        case O_ACT_AT: {
-            const char *eq = strchr(optarg, '=');
-            char number[16];
-            long layer;
-            size_t len = eq ? (size_t)(eq - optarg) : 0;
-            if (!eq || len == 0 || len >= sizeof number || a->n_overrides >= 64)
-                return cli_usage_error(COMMAND, "--act-at \"%s\" must be LAYER=ACT", optarg);
-            memcpy(number, optarg, len);
-            number[len] = '\0';
-            if (!cli_parse_int(number, 1, FM_MAX_LAYERS, &layer))
-                return cli_usage_error(COMMAND, "--act-at \"%s\" must be LAYER=ACT", optarg);
-            a->act_at[a->n_overrides] = (int)layer;
-            a->act_spec[a->n_overrides++] = eq + 1;
+        case O_ACT_AT:
+            if (a->n_overrides >= 64 ||
+                !cli_parse_override(optarg, &a->act_at[a->n_overrides], &a->act_spec[a->n_overrides]))
+                return cli_usage_error(COMMAND, "--act-at \"%s\" must be LAYER=ACT, e.g. 3=tanh", optarg);
+            a->n_overrides++;
             break;
-        }
         case O_INIT: a->init = optarg; break;
         case O_WVAR:
             if (!cli_parse_double(optarg, 0.0, 1e30, &a->weight_var))
@@ -113,12 +104,10 @@ static int parse_args(int argc, char **argv, probe_args *a)
             if (!cli_parse_double(optarg, 0.0, 1e30, &a->bias_var))
                 return cli_usage_error(COMMAND, "--bias-var \"%s\" must be a non-negative number", optarg);
             break;
-        case O_SEED: {
-            char *end;
-            if (!optarg[0] || optarg[0] == '-' || (a->seed = strtoull(optarg, &end, 10), *end != '\0'))
-                return cli_usage_error(COMMAND, "--seed \"%s\" must be a non-negative integer", optarg);
+        case O_SEED:
+            if (!cli_parse_seed(optarg, &a->seed))
+                return cli_usage_error(COMMAND, "--seed \"%s\" must be an integer in 0..2^64-1", optarg);
             break;
-        }
         case O_SAMPLES:
             if (!cli_parse_int(optarg, 2, 1 << 22, &a->samples))
                 return cli_usage_error(COMMAND, "--samples \"%s\" must be an integer in 2..%d", optarg, 1 << 22);
@@ -162,15 +151,15 @@ static fm_status build_net(const probe_args *a, fm_net **net, fm_error *err)
     fm_layer_spec *specs = NULL;
     fm_status st = FM_OK;
     if (!widths)
-        return cli_fail(err, FM_ERR_NOMEM, "out of memory");
+        return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
     int n_layers = cli_parse_widths(a->layers ? a->layers : "256x20", widths, FM_MAX_LAYERS);
     if (n_layers <= 0) {
-        st = cli_fail(err, FM_ERR_ARG, "--layers \"%s\" must be widths like 512x64 or 256,128,10", a->layers);
+        st = fm_error_set(err, FM_ERR_ARG, "--layers \"%s\" must be widths like 512x64 or 256,128,10", a->layers);
         goto done;
     }
     specs = calloc((size_t)n_layers, sizeof *specs);
     if (!specs) {
-        st = cli_fail(err, FM_ERR_NOMEM, "out of memory");
+        st = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
         goto done;
     }
     fm_activation act;
@@ -184,7 +173,7 @@ static fm_status build_net(const probe_args *a, fm_net **net, fm_error *err)
     if (st == FM_OK)
         st = fm_init_parse(init_text, &init, err);
     if (st == FM_OK && act.kind == FM_ACT_SOFTMAX && n_layers > 1)
-        st = cli_fail(err, FM_ERR_ARG, "softmax is only allowed on the output layer (use --act-at)");
+        st = fm_error_set(err, FM_ERR_ARG, "softmax is only allowed on the output layer (use --act-at)");
     for (int l = 0; st == FM_OK && l < n_layers; l++) {
         specs[l].n_out = widths[l];
         specs[l].act = act;
@@ -192,7 +181,7 @@ static fm_status build_net(const probe_args *a, fm_net **net, fm_error *err)
     }
     for (int i = 0; st == FM_OK && i < a->n_overrides; i++) {
         if (a->act_at[i] > n_layers)
-            st = cli_fail(err, FM_ERR_ARG, "--act-at %d: the network has %d layers", a->act_at[i], n_layers);
+            st = fm_error_set(err, FM_ERR_ARG, "--act-at %d: the network has %d layers", a->act_at[i], n_layers);
         else
             st = fm_activation_parse(a->act_spec[i], &specs[a->act_at[i] - 1].act, err);
     }
@@ -228,7 +217,7 @@ static fm_status make_inputs(const probe_args *a, const fm_model *model, int n_i
         if (st != FM_OK)
             return st;
         if (ds->n_in != n_in) {
-            st = cli_fail(err, FM_ERR_ARG, "%s has %d input columns; the network takes %d", a->data, ds->n_in, n_in);
+            st = fm_error_set(err, FM_ERR_ARG, "%s has %d input columns; the network takes %d", a->data, ds->n_in, n_in);
             fm_dataset_free(ds);
             return st;
         }
@@ -248,7 +237,7 @@ static fm_status make_inputs(const probe_args *a, const fm_model *model, int n_i
         float *x = malloc((size_t)batch * (size_t)n_in * sizeof *x);
         if (!x) {
             fm_dataset_free(ds);
-            return cli_fail(err, FM_ERR_NOMEM, "out of memory");
+            return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
         }
         /* An evenly spaced sample of the rows, not just the first ones. */
         for (int r = 0; r < batch; r++) {
@@ -263,7 +252,7 @@ static fm_status make_inputs(const probe_args *a, const fm_model *model, int n_i
     size_t count = (size_t)a->samples * (size_t)n_in;
     float *x = malloc(count * sizeof *x);
     if (!x)
-        return cli_fail(err, FM_ERR_NOMEM, "cannot allocate %ld x %d inputs", a->samples, n_in);
+        return fm_error_set(err, FM_ERR_NOMEM, "cannot allocate %ld x %d inputs", a->samples, n_in);
     fm_rng rng;
     fm_rng_seed(&rng, a->seed ^ 0x1A7A1A7Aull);
     for (size_t i = 0; i < count; i++)
@@ -295,7 +284,7 @@ int cmd_probe(int argc, char **argv)
         goto done;
     stats = calloc((size_t)fm_net_n_layers(net), sizeof *stats);
     if (!stats) {
-        st = cli_fail(&err, FM_ERR_NOMEM, "out of memory");
+        st = fm_error_set(&err, FM_ERR_NOMEM, "out of memory");
         goto done;
     }
     st = fm_probe(net, x, batch, NULL, a.seed ^ 0x9AD1E47ull, stats, &err);

@@ -87,26 +87,6 @@ static void on_signal(int sig)
     interrupted = 1;
 }
 
-/* "L=SPEC" into layer number and spec. */
-static int parse_override(const char *text, int *layer, const char **spec)
-{
-    const char *eq = strchr(text, '=');
-    if (!eq)
-        return 0;
-    char number[16];
-    size_t len = (size_t)(eq - text);
-    if (len == 0 || len >= sizeof number)
-        return 0;
-    memcpy(number, text, len);
-    number[len] = '\0';
-    long value;
-    if (!cli_parse_int(number, 1, FM_MAX_LAYERS, &value) || !eq[1])
-        return 0;
-    *layer = (int)value;
-    *spec = eq + 1;
-    return 1;
-}
-
 static int parse_args(int argc, char **argv, train_args *a)
 {
     enum {
@@ -190,7 +170,7 @@ static int parse_args(int argc, char **argv, train_args *a)
             int *count = c == OPT_ACT_AT ? &a->n_act_overrides : &a->n_init_overrides;
             int *layer = c == OPT_ACT_AT ? a->act_at : a->init_at;
             const char **spec = c == OPT_ACT_AT ? a->act_spec : a->init_spec;
-            if (*count >= MAX_OVERRIDES || !parse_override(optarg, &layer[*count], &spec[*count]))
+            if (*count >= MAX_OVERRIDES || !cli_parse_override(optarg, &layer[*count], &spec[*count]))
                 return cli_usage_error(COMMAND, "--%s \"%s\" must be LAYER=SPEC, e.g. 3=tanh",
                                        c == OPT_ACT_AT ? "act-at" : "init-at", optarg);
             (*count)++;
@@ -252,12 +232,10 @@ static int parse_args(int argc, char **argv, train_args *a)
             if (!cli_parse_int(optarg, 0, 1000000, &a->patience))
                 return cli_usage_error(COMMAND, "--patience \"%s\" must be a non-negative integer", optarg);
             break;
-        case OPT_SEED: {
-            char *end;
-            if (!optarg[0] || optarg[0] == '-' || (a->seed = strtoull(optarg, &end, 10), *end != '\0'))
-                return cli_usage_error(COMMAND, "--seed \"%s\" must be a non-negative integer", optarg);
+        case OPT_SEED:
+            if (!cli_parse_seed(optarg, &a->seed))
+                return cli_usage_error(COMMAND, "--seed \"%s\" must be an integer in 0..2^64-1", optarg);
             break;
-        }
         case OPT_THREADS:
             if (!cli_parse_int(optarg, 1, 1024, &a->threads))
                 return cli_usage_error(COMMAND, "--threads \"%s\" must be an integer in 1..1024", optarg);
@@ -327,14 +305,14 @@ static fm_status build_optimizer_config(const train_args *a, fm_optim_config *co
             *comma = '\0';
         long step;
         if (!cli_parse_int(buf, 1, 1000000, &step) || (comma && !cli_parse_double(comma + 1, 1e-12, 1.0, &config->gamma)))
-            return cli_fail(err, FM_ERR_ARG, "--schedule \"%s\" must be step:EPOCHS[,GAMMA]", s);
+            return fm_error_set(err, FM_ERR_ARG, "--schedule \"%s\" must be step:EPOCHS[,GAMMA]", s);
         config->step_size = (int)step;
     } else if (strcmp(s, "cosine") == 0 || strncmp(s, "cosine:", 7) == 0) {
         config->schedule = FM_SCHEDULE_COSINE;
         if (s[6] == ':' && !cli_parse_double(s + 7, 0.0, config->lr, &config->lr_min))
-            return cli_fail(err, FM_ERR_ARG, "--schedule \"%s\": final learning rate must lie in [0, lr]", s);
+            return fm_error_set(err, FM_ERR_ARG, "--schedule \"%s\": final learning rate must lie in [0, lr]", s);
     } else {
-        return cli_fail(err, FM_ERR_ARG, "--schedule \"%s\" must be constant, step:EPOCHS[,GAMMA] or cosine[:LR_MIN]", s);
+        return fm_error_set(err, FM_ERR_ARG, "--schedule \"%s\" must be constant, step:EPOCHS[,GAMMA] or cosine[:LR_MIN]", s);
     }
     return FM_OK;
 }
@@ -347,11 +325,11 @@ static fm_status build_specs(const train_args *a, const fm_loss *loss, int n_out
     int widths[FM_MAX_LAYERS];
     int hidden = cli_parse_widths(a->layers ? a->layers : "64,64", widths, FM_MAX_LAYERS - 1);
     if (hidden < 0)
-        return cli_fail(err, FM_ERR_ARG, "--layers \"%s\" must be widths like 64,64 or 256x8", a->layers);
+        return fm_error_set(err, FM_ERR_ARG, "--layers \"%s\" must be widths like 64,64 or 256x8", a->layers);
     int n_layers = hidden + 1;
     fm_layer_spec *specs = calloc((size_t)n_layers, sizeof *specs);
     if (!specs)
-        return cli_fail(err, FM_ERR_NOMEM, "cannot allocate layer list");
+        return fm_error_set(err, FM_ERR_NOMEM, "cannot allocate layer list");
     fm_activation hidden_act, output_act;
     fm_init init;
     fm_status st = fm_activation_parse(a->act ? a->act : "relu", &hidden_act, err);
@@ -365,7 +343,7 @@ static fm_status build_specs(const train_args *a, const fm_loss *loss, int n_out
         st = fm_activation_parse(out_name, &output_act, err);
     }
     if (st == FM_OK && hidden_act.kind == FM_ACT_SOFTMAX)
-        st = cli_fail(err, FM_ERR_ARG, "softmax is only allowed on the output layer");
+        st = fm_error_set(err, FM_ERR_ARG, "softmax is only allowed on the output layer");
     for (int l = 0; st == FM_OK && l < n_layers; l++) {
         specs[l].n_out = l < hidden ? widths[l] : n_out;
         specs[l].act = l < hidden ? hidden_act : output_act;
@@ -374,13 +352,13 @@ static fm_status build_specs(const train_args *a, const fm_loss *loss, int n_out
     }
     for (int i = 0; st == FM_OK && i < a->n_act_overrides; i++) {
         if (a->act_at[i] > n_layers)
-            st = cli_fail(err, FM_ERR_ARG, "--act-at %d: the network has %d layers", a->act_at[i], n_layers);
+            st = fm_error_set(err, FM_ERR_ARG, "--act-at %d: the network has %d layers", a->act_at[i], n_layers);
         else
             st = fm_activation_parse(a->act_spec[i], &specs[a->act_at[i] - 1].act, err);
     }
     for (int i = 0; st == FM_OK && i < a->n_init_overrides; i++) {
         if (a->init_at[i] > n_layers)
-            st = cli_fail(err, FM_ERR_ARG, "--init-at %d: the network has %d layers", a->init_at[i], n_layers);
+            st = fm_error_set(err, FM_ERR_ARG, "--init-at %d: the network has %d layers", a->init_at[i], n_layers);
         else
             st = fm_init_parse(a->init_spec[i], &specs[a->init_at[i] - 1].init, err);
     }
@@ -466,7 +444,7 @@ static fm_status count_classes(const fm_dataset *ds, long *classes, fm_error *er
     for (size_t r = 0; r < ds->rows; r++) {
         float y = ds->y[r];
         if (!(y >= 0.0f) || y != floorf(y) || y > FM_MAX_WIDTH)
-            return cli_fail(err, FM_ERR_FORMAT, "row %zu: class label %g is not a non-negative integer", r + 1,
+            return fm_error_set(err, FM_ERR_FORMAT, "row %zu: class label %g is not a non-negative integer", r + 1,
                            (double)y);
         if (y > max)
             max = y;
@@ -574,7 +552,7 @@ int cmd_train(int argc, char **argv)
             fm_loss wanted;
             st = fm_loss_parse(a.loss, &wanted, &err);
             if (st == FM_OK && wanted.kind != model->loss.kind)
-                st = cli_fail(&err, FM_ERR_ARG, "--loss %s differs from the model's loss %s", a.loss,
+                st = fm_error_set(&err, FM_ERR_ARG, "--loss %s differs from the model's loss %s", a.loss,
                              fm_loss_name(model->loss.kind));
         }
         if (st == FM_OK)
@@ -602,7 +580,7 @@ int cmd_train(int argc, char **argv)
     if (st != FM_OK)
         goto done;
     if (!all->y || all->n_out == 0) {
-        st = cli_fail(&err, FM_ERR_ARG, "%s: no target columns (give --targets or --target-data)", a.data);
+        st = fm_error_set(&err, FM_ERR_ARG, "%s: no target columns (give --targets or --target-data)", a.data);
         goto done;
     }
     if (all->skipped)
@@ -612,7 +590,7 @@ int cmd_train(int argc, char **argv)
         all = NULL;
         st = fm_data_read(a.val_data, NULL, &read_opts, &val, &err);
         if (st == FM_OK && (val->n_in != train->n_in || val->n_out != train->n_out))
-            st = cli_fail(&err, FM_ERR_ARG, "%s has %d inputs and %d targets; the training data has %d and %d",
+            st = fm_error_set(&err, FM_ERR_ARG, "%s has %d inputs and %d targets; the training data has %d and %d",
                          a.val_data, val->n_in, val->n_out, train->n_in, train->n_out);
     } else {
         st = fm_dataset_split(all, a.val_split, a.seed, &train, &val, &err);
@@ -620,7 +598,7 @@ int cmd_train(int argc, char **argv)
     if (st != FM_OK)
         goto done;
     if (train->rows == 0) {
-        st = cli_fail(&err, FM_ERR_ARG, "no training rows left after the validation split");
+        st = fm_error_set(&err, FM_ERR_ARG, "no training rows left after the validation split");
         goto done;
     }
 
@@ -629,7 +607,7 @@ int cmd_train(int argc, char **argv)
     if (classification) {
         long classes = 0;
         if (train->n_out != 1) {
-            st = cli_fail(&err, FM_ERR_ARG, "cross_entropy needs one class-label column, got %d target columns",
+            st = fm_error_set(&err, FM_ERR_ARG, "cross_entropy needs one class-label column, got %d target columns",
                          train->n_out);
             goto done;
         }
@@ -644,13 +622,13 @@ int cmd_train(int argc, char **argv)
             goto done;
         if (a.classes) {
             if (classes > a.classes) {
-                st = cli_fail(&err, FM_ERR_ARG, "a class label %ld is outside --classes %ld", classes - 1, a.classes);
+                st = fm_error_set(&err, FM_ERR_ARG, "a class label %ld is outside --classes %ld", classes - 1, a.classes);
                 goto done;
             }
             classes = a.classes;
         }
         if (classes < 2) {
-            st = cli_fail(&err, FM_ERR_ARG, "cross_entropy needs at least two classes in the labels");
+            st = fm_error_set(&err, FM_ERR_ARG, "cross_entropy needs at least two classes in the labels");
             goto done;
         }
         n_out = (int)classes;
@@ -659,7 +637,7 @@ int cmd_train(int argc, char **argv)
     if (!model) {
         model = calloc(1, sizeof *model);
         if (!model) {
-            st = cli_fail(&err, FM_ERR_NOMEM, "cannot allocate model");
+            st = fm_error_set(&err, FM_ERR_NOMEM, "cannot allocate model");
             goto done;
         }
         model->loss = loss;
@@ -679,7 +657,7 @@ int cmd_train(int argc, char **argv)
         model->out_names = copy_names(train->out_names, train->n_out);
         model->n_target_names = model->out_names ? train->n_out : 0;
     } else if (fm_net_n_in(model->net) != train->n_in || fm_net_n_out(model->net) != n_out) {
-        st = cli_fail(&err, FM_ERR_ARG, "the data has %d inputs and %d outputs; the model %s has %d and %d",
+        st = fm_error_set(&err, FM_ERR_ARG, "the data has %d inputs and %d outputs; the model %s has %d and %d",
                      train->n_in, n_out, a.from, fm_net_n_in(model->net), fm_net_n_out(model->net));
         goto done;
     }
@@ -714,7 +692,7 @@ int cmd_train(int argc, char **argv)
     if (a.diagnose) {
         ps.last_stats = calloc((size_t)n_layers, sizeof *ps.last_stats);
         if (!ps.last_stats) {
-            st = cli_fail(&err, FM_ERR_NOMEM, "out of memory");
+            st = fm_error_set(&err, FM_ERR_NOMEM, "out of memory");
             goto done;
         }
         to.diagnose_every = (int)a.diagnose;
@@ -794,7 +772,7 @@ int cmd_train(int argc, char **argv)
         if (st != FM_OK)
             err = train_err;
         if (st == FM_ERR_STOPPED)
-            cli_fail(&err, FM_ERR_STOPPED, "stopped by a signal");
+            fm_error_set(&err, FM_ERR_STOPPED, "stopped by a signal");
     }
     if (st == FM_OK || st == FM_ERR_STOPPED || res.diverged) {
         fm_error log_err = {FM_OK, ""};

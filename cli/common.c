@@ -39,19 +39,9 @@ int cli_usage_error(const char *command, const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-fm_status cli_fail(fm_error *err, fm_status status, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    err->status = status;
-    vsnprintf(err->message, sizeof err->message, fmt, args);
-    va_end(args);
-    return status;
-}
-
 fm_status cli_fail_io(fm_error *err, const char *path, int errnum)
 {
-    return cli_fail(err, FM_ERR_IO, "cannot open %s: %s", path, strerror(errnum));
+    return fm_error_set(err, FM_ERR_IO, "cannot open %s: %s", path, strerror(errnum));
 }
 
 int cli_parse_int(const char *text, long min, long max, long *out)
@@ -114,6 +104,38 @@ int cli_parse_widths(const char *text, int *widths, int max)
     return n;
 }
 
+int cli_parse_override(const char *text, int *layer, const char **spec)
+{
+    const char *eq = strchr(text, '=');
+    if (!eq)
+        return 0;
+    char number[16];
+    size_t len = (size_t)(eq - text);
+    if (len == 0 || len >= sizeof number)
+        return 0;
+    memcpy(number, text, len);
+    number[len] = '\0';
+    long value;
+    if (!cli_parse_int(number, 1, FM_MAX_LAYERS, &value) || !eq[1])
+        return 0;
+    *layer = (int)value;
+    *spec = eq + 1;
+    return 1;
+}
+
+int cli_parse_seed(const char *text, unsigned long long *out)
+{
+    if (!text || !*text || *text == '-' || *text == '+')
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (*end != '\0' || errno == ERANGE)
+        return 0;
+    *out = value;
+    return 1;
+}
+
 void cli_set_threads(int threads)
 {
     if (threads > 0)
@@ -154,14 +176,14 @@ fm_status cli_read_model_data(const fm_model *model, const char *path, const cha
     if (is_csv(path) && !inputs && model->in_names) {
         input_spec = join_names(model->in_names, n_in);
         if (!input_spec)
-            return cli_fail(err, FM_ERR_NOMEM, "cannot build the column list");
+            return fm_error_set(err, FM_ERR_NOMEM, "cannot build the column list");
         opts.inputs = input_spec;
     }
     if (is_csv(path) && with_targets && !targets && !target_path && model->out_names) {
         target_spec = join_names(model->out_names, model->n_target_names);
         if (!target_spec) {
             free(input_spec);
-            return cli_fail(err, FM_ERR_NOMEM, "cannot build the column list");
+            return fm_error_set(err, FM_ERR_NOMEM, "cannot build the column list");
         }
         opts.targets = target_spec;
     }
@@ -174,7 +196,7 @@ fm_status cli_read_model_data(const fm_model *model, const char *path, const cha
     if (ds->n_in != n_in) {
         fm_dataset_free(ds);
         *out = NULL;
-        return cli_fail(err, FM_ERR_ARG, "%s: %d input columns selected but the model takes %d", path, ds->n_in, n_in);
+        return fm_error_set(err, FM_ERR_ARG, "%s: %d input columns selected but the model takes %d", path, ds->n_in, n_in);
     }
     return FM_OK;
 }
@@ -195,13 +217,13 @@ fm_status cli_print_evaluation(fm_model *model, fm_dataset *data, const char *la
      * in, then RMSE per target in original units beside predicting the mean. */
     size_t count = data->rows * (size_t)n_out;
     if (count / (size_t)n_out != data->rows)
-        return cli_fail(err, FM_ERR_NOMEM, "too many predictions");
+        return fm_error_set(err, FM_ERR_NOMEM, "too many predictions");
     float *pred = malloc(count * sizeof *pred);
     float *scaled_targets = malloc(count * sizeof *scaled_targets);
     if (!pred || !scaled_targets) {
         free(pred);
         free(scaled_targets);
-        return cli_fail(err, FM_ERR_NOMEM, "cannot allocate predictions");
+        return fm_error_set(err, FM_ERR_NOMEM, "cannot allocate predictions");
     }
     memcpy(scaled_targets, data->y, count * sizeof *scaled_targets);
     if (model->target_std)

@@ -38,7 +38,7 @@ fm_status run_log_close(run_log *log, fm_error *err)
     int bad = fclose(log->file) != 0 || log->failed;
     log->file = NULL;
     if (bad)
-        return cli_fail(err, FM_ERR_IO, "cannot write the run log %s completely", log->path);
+        return fm_error_set(err, FM_ERR_IO, "cannot write the run log %s completely", log->path);
     return FM_OK;
 }
 

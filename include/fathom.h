@@ -49,6 +49,14 @@ typedef struct fm_error {
 /* Short name of a status ("ok", "invalid argument", ...). Static string. */
 const char *fm_status_name(fm_status status);
 
+/* Fill err (when not NULL) with a status and a printf-style message; returns
+ * the status. For programs that report their own errors the library's way. */
+fm_status fm_error_set(fm_error *err, fm_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 /* ------------------------------------------------------------ random numbers */
 
 /* xoshiro256** seeded through splitmix64. Each object that needs randomness
@@ -596,6 +604,71 @@ int fm_stats_first_nonfinite_backward(const fm_layer_stats *stats, int n_layers)
  * or exploding gradients across depth, chi_1 far from 1. Writes at most size
  * bytes (NUL-terminated); returns the number of findings (0: all well). */
 int fm_stats_advice(const fm_layer_stats *stats, int n_layers, char *buf, size_t size);
+
+/* ------------------------------------------------------- learning-rate finder */
+
+/* A learning-rate range test (Smith 2017, "Cyclical learning rates"; fastai's
+ * lr_find): optimiser steps on shuffled mini-batches with the learning rate
+ * growing exponentially from lr_min to lr_max,
+ *     lr_i = lr_min * (lr_max / lr_min)^(i / (steps - 1)),  i = 0 .. steps-1,
+ * recording the loss of each step's batch (before the step) and its
+ * exponentially smoothed value with bias correction,
+ *     m_i = beta m_{i-1} + (1 - beta) loss_i,   smoothed_i = m_i / (1 - beta^(i+1)).
+ * The test stops early when the smoothed loss exceeds stop_factor times its
+ * minimum, or when the loss or the gradient stops being finite. */
+typedef struct fm_lr_find_options {
+    double lr_min;      /* first learning rate (> 0; default 1e-6) */
+    double lr_max;      /* last learning rate (> lr_min; default 10) */
+    int steps;          /* optimiser steps at most (>= 10; default 200) */
+    int batch;          /* mini-batch size (default 32) */
+    uint64_t seed;      /* shuffling (default 1) */
+    double beta;        /* smoothing factor in [0, 1) (default 0.98) */
+    double stop_factor; /* stop when smoothed > stop_factor * its minimum (> 1; 0: never; default 4) */
+} fm_lr_find_options;
+
+fm_lr_find_options fm_lr_find_options_default(void);
+
+typedef struct fm_lr_find_result {
+    int steps_taken;        /* entries written to the buffers */
+    int stopped_early;      /* 1: the smoothed loss exceeded stop_factor x its minimum;
+                             * 2: the loss or the gradient became non-finite (the last
+                             *    entry holds that step's loss, possibly Inf or NaN) */
+    double suggested_lr;    /* where the smoothed loss falls fastest against log lr */
+    int suggested_index;    /* its step, or -1 when no descent was found (then
+                             * suggested_lr is min_loss_lr / 10) */
+    double min_loss_lr;     /* the learning rate at the minimum smoothed loss */
+    int min_index;          /* its step */
+    double min_loss;        /* the minimum smoothed loss */
+    double min_loss_lr_10;  /* min_loss_lr / 10, fastai's other rule of thumb */
+} fm_lr_find_result;
+
+/* Run the range test on `net` with a fresh optimiser built from `config`
+ * (its lr and schedule are ignored; a clip_norm > 0 clips each step's
+ * gradient) on `train` (already standardised), writing up to opts->steps
+ * entries into the caller's buffers lrs, losses and smoothed (smoothed may be
+ * NULL). Afterwards the network's parameters are put back as they were, so a
+ * run can follow with the suggested rate. Allocates before the first step and
+ * not inside steps; never prints. Bad options give FM_ERR_ARG (lr_min <= 0,
+ * lr_max <= lr_min, steps < 10, non-finite rates, ...); a loss that becomes
+ * non-finite is not an error (result->stopped_early says so). The suggestion:
+ * the steepest negative slope of the smoothed loss against log lr (see
+ * fm_lr_suggest). */
+fm_status fm_lr_range_test(fm_net *net, const fm_optim_config *config, const fm_loss *loss,
+                           const fm_dataset *train, const fm_lr_find_options *opts, double *lrs,
+                           double *losses, double *smoothed, fm_lr_find_result *result, fm_error *err);
+
+/* The suggestion rules of fm_lr_range_test, applied to n recorded learning
+ * rates and smoothed losses (a non-finite entry ends the usable part):
+ * min_loss_lr is the rate at the smallest smoothed loss; suggested_lr is
+ * where the slope of the smoothed loss against log lr, a centred difference
+ * over w = max(1, n/20) steps on either side, is most negative, searched from
+ * the end of the first tenth of the steps (where the smoothed loss still
+ * settles) up to the minimum; without any descent it falls back to
+ * min_loss_lr / 10 (suggested_index -1). Fills the suggestion fields of
+ * result (not steps_taken or stopped_early). FM_ERR_ARG when n < 2 or the
+ * first entry is not finite. */
+fm_status fm_lr_suggest(const double *lrs, const double *smoothed, int n, fm_lr_find_result *result,
+                        fm_error *err);
 
 #ifdef __cplusplus
 }

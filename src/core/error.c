@@ -20,7 +20,7 @@ const char *fm_status_name(fm_status status)
     return "unknown status";
 }
 
-fm_status fm_fail(fm_error *err, fm_status status, const char *fmt, ...)
+fm_status fm_error_set(fm_error *err, fm_status status, const char *fmt, ...)
 {
     if (err) {
         va_list args;

@@ -13,9 +13,8 @@
 #define FM_PRINTF(fmt_index, args_index)
 #endif
 
-/* Record status and a printf-style message in err (when not NULL); returns status
- * so that callers can write `return fm_fail(err, FM_ERR_ARG, "...")`. */
-fm_status fm_fail(fm_error *err, fm_status status, const char *fmt, ...) FM_PRINTF(3, 4);
+/* The library's short name for fm_error_set: `return fm_fail(err, FM_ERR_ARG, "...")`. */
+#define fm_fail fm_error_set
 
 /* Mark err as success. */
 void fm_error_clear(fm_error *err);

@@ -523,8 +523,8 @@ double fm_meanfield_chi1(const fm_activation *act, double q, double sigma_w2);
 /* E[phi'(sqrt(q) u)^2], the backward factor of one layer without sigma_w2. */
 double fm_meanfield_derivative_moment(const fm_activation *act, double q);
 
-/* The fixed point q* of the recursion, iterated from q0 (up to 10,000 steps,
- * stopping at relative change 1e-13). Returns Inf if q grows without bound and
+/* The fixed point q* of the recursion from q0 (Steffensen's accelerated
+ * iteration, relative change 1e-13). Returns Inf if q grows without bound and
  * 0 if it collapses. */
 double fm_meanfield_fixed_point(const fm_activation *act, double sigma_w2, double sigma_b2, double q0);
 

@@ -56,7 +56,14 @@ static void test_critical_points(void **state)
     fm_activation lin = fm_activation_default(FM_ACT_LINEAR);
     assert_true(fabs(fm_meanfield_next_q(&lin, 2.0, 3.0, 0.5) - 6.5) < 1e-12);
     FM_ASSERT_FAILS(fm_meanfield_critical_weight_var(&relu, 0.0, 3.0, 4.0, &w, &err), &err, FM_ERR_ARG,
-                    "does not change sign");
+                    "no critical point");
+    /* ReLU with a bias has no critical point: chi_1 = sigma_w^2 / 2 < 1 wherever q* is finite. */
+    FM_ASSERT_FAILS(fm_meanfield_critical_weight_var(&relu, 0.1, 0.5, 4.0, &w, &err), &err, FM_ERR_ARG,
+                    "no critical point");
+    /* The answer is a fixed point where chi_1 = 1, checked by iterating the recursion. */
+    FM_ASSERT_OK(fm_meanfield_critical_weight_var(&tanh_act, 0.05, 1.0, 3.0, &w, &err), &err);
+    double q_star = fm_meanfield_fixed_point(&tanh_act, w, 0.05, 1.0);
+    assert_true(fabs(fm_meanfield_chi1(&tanh_act, q_star, w) - 1.0) < 1e-6);
 }
 
 static void test_selu_fixed_point_and_jacobian(void **state)

@@ -84,11 +84,23 @@ double fm_meanfield_chi1(const fm_activation *act, double q, double sigma_w2)
 
 double fm_meanfield_fixed_point(const fm_activation *act, double sigma_w2, double sigma_b2, double q0)
 {
+    /* Steffensen's method (the iteration accelerated by Aitken's delta-squared):
+     * quadratic convergence at an attracting fixed point, where plain iteration
+     * near the critical line needs thousands of steps. Falls back to the plain
+     * step whenever the extrapolation is not a usable second moment. */
     double q = q0;
-    for (int i = 0; i < 10000; i++) {
-        double next = fm_meanfield_next_q(act, q, sigma_w2, sigma_b2);
-        if (!isfinite(next) || next > 1e300)
+    for (int i = 0; i < 2000; i++) {
+        double q1 = fm_meanfield_next_q(act, q, sigma_w2, sigma_b2);
+        double q2 = fm_meanfield_next_q(act, q1, sigma_w2, sigma_b2);
+        if (!isfinite(q2) || q2 > 1e300)
             return INFINITY;
+        double denominator = q2 - 2.0 * q1 + q;
+        double next = q2;
+        if (denominator != 0.0) {
+            double extrapolated = q - (q1 - q) * (q1 - q) / denominator;
+            if (isfinite(extrapolated) && extrapolated >= 0.0)
+                next = extrapolated;
+        }
         if (next < 1e-300)
             return 0.0;
         if (fabs(next - q) <= 1e-13 * next)
@@ -98,12 +110,15 @@ double fm_meanfield_fixed_point(const fm_activation *act, double sigma_w2, doubl
     return q;
 }
 
-static double chi1_at_fixed_point(const fm_activation *act, double sigma_w2, double sigma_b2)
+/* On the critical line chi_1(q*) = 1 and q* is a fixed point, so for each q*
+ * the weight variance is sigma_w2 = 1 / E[phi'^2] and the bias variance that
+ * makes q* a fixed point is q* - sigma_w2 E[phi^2]. Searching q* for the wanted
+ * bias variance needs no fixed-point iteration at all. */
+static double critical_bias_var(const fm_activation *act, double q, double *sigma_w2)
 {
-    double q = fm_meanfield_fixed_point(act, sigma_w2, sigma_b2, 1.0);
-    if (isinf(q))
-        q = 1e6; /* exploding q: chi_1 of a saturated or linear regime */
-    return fm_meanfield_chi1(act, q, sigma_w2);
+    scaled_act s = {act, sqrt(q)};
+    *sigma_w2 = 1.0 / fm_gauss_expectation(dphi_squared, &s);
+    return q - *sigma_w2 * fm_gauss_expectation(phi_squared, &s);
 }
 
 fm_status fm_meanfield_critical_weight_var(const fm_activation *act, double sigma_b2, double lo, double hi,
@@ -111,21 +126,47 @@ fm_status fm_meanfield_critical_weight_var(const fm_activation *act, double sigm
 {
     if (!(lo > 0.0 && hi > lo) || !(sigma_b2 >= 0.0))
         return fm_fail(err, FM_ERR_ARG, "critical point search needs 0 < lo < hi and sigma_b2 >= 0");
-    double f_lo = chi1_at_fixed_point(act, lo, sigma_b2) - 1.0;
-    double f_hi = chi1_at_fixed_point(act, hi, sigma_b2) - 1.0;
-    if (!(f_lo * f_hi <= 0.0))
-        return fm_fail(err, FM_ERR_ARG, "chi_1 - 1 does not change sign on [%g, %g] (%g, %g)", lo, hi, f_lo, f_hi);
-    for (int i = 0; i < 200 && hi - lo > 1e-12 * hi; i++) {
-        double mid = 0.5 * (lo + hi);
-        double f_mid = chi1_at_fixed_point(act, mid, sigma_b2) - 1.0;
-        if ((f_mid <= 0.0) == (f_lo <= 0.0)) {
-            lo = mid;
-            f_lo = f_mid;
-        } else {
-            hi = mid;
+    /* Bracket the root of g(q) = bias(q) - sigma_b2 on a log grid of q*, then
+     * bisect in log q. A g that vanishes from the start (ReLU without bias:
+     * every q* is critical at sigma_w2 = 2; tanh as q* -> 0) answers at once. */
+    double q_lo = 1e-12, w = NAN, w_lo;
+    double g_lo = critical_bias_var(act, q_lo, &w_lo) - sigma_b2;
+    int found = fabs(g_lo) <= 1e-12 * (1.0 + sigma_b2);
+    if (found)
+        w = w_lo;
+    double q_hi = q_lo;
+    for (int i = 0; !found && i < 72; i++) { /* 1e-12 .. 1e6 in quarter decades */
+        double w_hi, q = q_lo * pow(10.0, 0.25);
+        double g = critical_bias_var(act, q, &w_hi) - sigma_b2;
+        if (!isfinite(g))
+            break;
+        if ((g <= 0.0) != (g_lo <= 0.0)) {
+            q_hi = q;
+            found = 2;
+            break;
         }
+        q_lo = q;
+        g_lo = g;
     }
-    *sigma_w2 = 0.5 * (lo + hi);
+    if (found == 2) {
+        for (int i = 0; i < 100 && q_hi - q_lo > 1e-14 * q_hi; i++) {
+            double mid = sqrt(q_lo * q_hi), w_mid;
+            double g = critical_bias_var(act, mid, &w_mid) - sigma_b2;
+            if ((g <= 0.0) == (g_lo <= 0.0)) {
+                q_lo = mid;
+                g_lo = g;
+            } else {
+                q_hi = mid;
+            }
+        }
+        critical_bias_var(act, sqrt(q_lo * q_hi), &w);
+    }
+    if (!found || !(w >= lo && w <= hi))
+        return fm_fail(err, FM_ERR_ARG,
+                       "no critical point (chi_1 = 1 at the fixed point) with bias variance %g and weight variance "
+                       "in [%g, %g]",
+                       sigma_b2, lo, hi);
+    *sigma_w2 = w;
     return FM_OK;
 }
 

@@ -26,7 +26,7 @@ static double panel(double (*f)(double, void *), void *user, double a, double b)
 
 double fm_gauss_expectation(double (*f)(double u, void *user), void *user)
 {
-    /* Each half-line: panels [2^-k-1, 2^-k] for k = 30..3 towards the kink at
+    /* Each half-line: [0, 2^-30], then panels [2^-k-1, 2^-k] for k = 29..2 towards the kink at
      * 0, then uniform panels of width 0.25 out to 12 (density ~1e-32 there). */
     double total = 0.0;
     for (int side = -1; side <= 1; side += 2) {

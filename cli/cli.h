@@ -30,9 +30,6 @@ int cli_usage_error(const char *command, const char *fmt, ...)
 #endif
     ;
 
-/* TODO(before commit of lr-find/demo): old name, kept while those are written. */
-#define cli_fail fm_error_set
-
 /* FM_ERR_IO "cannot open PATH: strerror(errnum)". */
 fm_status cli_fail_io(fm_error *err, const char *path, int errnum);
 
@@ -59,6 +56,8 @@ int cmd_predict(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
+int cmd_lr_find(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 
 /* Read the data a model applies to: for CSV the model's input columns by name
  * (and its target columns when with_targets and present), for other formats

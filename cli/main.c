@@ -48,6 +48,8 @@ static void print_help(FILE *out)
             "  eval      loss and RMSE or accuracy of a model on data with targets\n"
             "  info      print what a model file holds\n"
             "  probe     per-layer variance, saturation, dead units and gradients beside theory\n"
+            "  lr-find   learning-rate range test: the loss as the rate grows, and a suggested rate\n"
+            "  demo      a short tour: signal propagation at initialisation, then training\n"
             "\n"
             "exit status:\n"
             "  0 success                 4 malformed input file\n"
@@ -76,7 +78,8 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*run)(int, char **);
-    } commands[] = {{"train", cmd_train}, {"predict", cmd_predict}, {"eval", cmd_eval}, {"info", cmd_info}, {"probe", cmd_probe}};
+    } commands[] = {{"train", cmd_train}, {"predict", cmd_predict}, {"eval", cmd_eval}, {"info", cmd_info}, {"probe", cmd_probe},
+                    {"lr-find", cmd_lr_find}, {"demo", cmd_demo}};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(command, commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);

@@ -615,7 +615,8 @@ int fm_stats_advice(const fm_layer_stats *stats, int n_layers, char *buf, size_t
  * exponentially smoothed value with bias correction,
  *     m_i = beta m_{i-1} + (1 - beta) loss_i,   smoothed_i = m_i / (1 - beta^(i+1)).
  * The test stops early when the smoothed loss exceeds stop_factor times its
- * minimum, or when the loss or the gradient stops being finite. */
+ * minimum (tracked from step steps/10 on, when the average has settled), or
+ * when the loss or the gradient stops being finite. */
 typedef struct fm_lr_find_options {
     double lr_min;      /* first learning rate (> 0; default 1e-6) */
     double lr_max;      /* last learning rate (> lr_min; default 10) */
@@ -658,16 +659,20 @@ fm_status fm_lr_range_test(fm_net *net, const fm_optim_config *config, const fm_
                            double *losses, double *smoothed, fm_lr_find_result *result, fm_error *err);
 
 /* The suggestion rules of fm_lr_range_test, applied to n recorded learning
- * rates and smoothed losses (a non-finite entry ends the usable part):
- * min_loss_lr is the rate at the smallest smoothed loss; suggested_lr is
- * where the slope of the smoothed loss against log lr, a centred difference
- * over w = max(1, n/20) steps on either side, is most negative, searched from
- * the end of the first tenth of the steps (where the smoothed loss still
- * settles) up to the minimum; without any descent it falls back to
- * min_loss_lr / 10 (suggested_index -1). Fills the suggestion fields of
- * result (not steps_taken or stopped_early). FM_ERR_ARG when n < 2 or the
- * first entry is not finite. */
-fm_status fm_lr_suggest(const double *lrs, const double *smoothed, int n, fm_lr_find_result *result,
+ * rates and smoothed losses (a non-finite entry ends the usable part), of
+ * which the first `skip` are settling steps and ignored (the range test skips
+ * steps/10: the smoothed loss there rests on a few batches).
+ *  - min_loss_lr: the rate at the smallest smoothed loss (min_loss_lr_10 a
+ *    tenth of it);
+ *  - suggested_lr: the rate where the smoothed loss falls fastest against
+ *    log lr: the most negative least-squares slope over the 2w + 1 steps
+ *    around a step, w = max(1, n/20), searched over the descent into the
+ *    minimum, i.e. the two decades of rate below min_loss_lr (further down
+ *    the curve is flat and its noise gives spurious slopes). Without any
+ *    descent it falls back to min_loss_lr / 10 (suggested_index -1).
+ * Fills the suggestion fields of result (not steps_taken or stopped_early).
+ * FM_ERR_ARG when n < 2, the first entry is not finite or skip < 0. */
+fm_status fm_lr_suggest(const double *lrs, const double *smoothed, int n, int skip, fm_lr_find_result *result,
                         fm_error *err);
 
 #ifdef __cplusplus

@@ -33,13 +33,16 @@ static void usage(FILE *out)
             "  --input-mean M      synthetic inputs N(M, S^2) (default 0)\n"
             "  --input-std S       (default 1)\n"
             "  --data FILE         a real data set instead (CSV, NPY, IDX), standardised per column\n"
-            "  --columns COLS      its input columns (default: all)\n"
+            "  --columns COLS      its input columns (default: all but --targets)\n"
+            "  --targets COLS      start the backward pass from the loss against these columns\n"
+            "  --loss LOSS         that loss (default: the model's, or mse)\n"
             "output:\n"
             "  --format FMT        table (default), csv or json (one record per layer; docs/theory.md)\n"
             "  --threads N         BLAS threads\n"
             "  --help              this text\n"
             "\n"
-            "The backward pass starts from a random N(0, 1) gradient at the output. Columns:\n"
+            "Without --targets the backward pass starts from a random N(0, 1) gradient at the\n"
+            "output. Columns:\n"
             "Var[W] measured; mean and variance of z and a; Var z predicted by the lecture's\n"
             "product formula (lin) and by mean-field theory (mf); saturated share (|phi'| < 1%% of\n"
             "its maximum); dead ReLU units (z <= 0 on every sample) or inactive ones (leaky,\n"
@@ -47,7 +50,7 @@ static void usage(FILE *out)
 }
 
 typedef struct probe_args {
-    const char *layers, *act, *init, *model, *data, *columns, *format;
+    const char *layers, *act, *init, *model, *data, *columns, *targets, *loss, *format;
     double bias_var, input_mean, input_std, weight_var;
     int have_weight_var;
     long inputs, samples, threads;
@@ -60,7 +63,7 @@ typedef struct probe_args {
 static int parse_args(int argc, char **argv, probe_args *a)
 {
     enum { O_LAYERS = 256, O_INPUTS, O_ACT, O_ACT_AT, O_INIT, O_WVAR, O_BVAR, O_SEED, O_SAMPLES, O_IMEAN, O_ISTD,
-           O_DATA, O_COLUMNS, O_MODEL, O_FORMAT, O_THREADS, O_HELP };
+           O_DATA, O_COLUMNS, O_MODEL, O_FORMAT, O_THREADS, O_HELP, O_TARGETS, O_LOSS };
     static const struct option options[] = {
         {"layers", required_argument, 0, O_LAYERS},   {"inputs", required_argument, 0, O_INPUTS},
         {"act", required_argument, 0, O_ACT},         {"act-at", required_argument, 0, O_ACT_AT},
@@ -69,6 +72,7 @@ static int parse_args(int argc, char **argv, probe_args *a)
         {"samples", required_argument, 0, O_SAMPLES}, {"input-mean", required_argument, 0, O_IMEAN},
         {"input-std", required_argument, 0, O_ISTD},  {"data", required_argument, 0, O_DATA},
         {"columns", required_argument, 0, O_COLUMNS}, {"model", required_argument, 0, O_MODEL},
+        {"targets", required_argument, 0, O_TARGETS}, {"loss", required_argument, 0, O_LOSS},
         {"format", required_argument, 0, O_FORMAT},   {"threads", required_argument, 0, O_THREADS},
         {"help", no_argument, 0, O_HELP},             {0, 0, 0, 0},
     };
@@ -122,6 +126,8 @@ static int parse_args(int argc, char **argv, probe_args *a)
             break;
         case O_DATA: a->data = optarg; break;
         case O_COLUMNS: a->columns = optarg; break;
+        case O_TARGETS: a->targets = optarg; break;
+        case O_LOSS: a->loss = optarg; break;
         case O_MODEL: a->model = optarg; break;
         case O_FORMAT: a->format = optarg; break;
         case O_THREADS:
@@ -141,6 +147,10 @@ static int parse_args(int argc, char **argv, probe_args *a)
         return cli_usage_error(COMMAND, "--model takes the network from the file; drop --layers, --act, --init");
     if (a->init && a->have_weight_var)
         return cli_usage_error(COMMAND, "give either --init or --weight-var, not both");
+    if ((a->targets || a->loss) && !a->data)
+        return cli_usage_error(COMMAND, "--targets and --loss need --data");
+    if (a->loss && !a->targets)
+        return cli_usage_error(COMMAND, "--loss needs --targets (the backward pass starts from the loss)");
     return 0;
 }
 
@@ -201,53 +211,68 @@ done:
     return st;
 }
 
-/* Inputs: a standardised sample of a data set, or N(mean, std^2). */
-static fm_status make_inputs(const probe_args *a, const fm_model *model, int n_in, float **x_out, int *batch_out,
-                             fm_error *err)
+/* Standardise data in place: with the model's statistics, or fitted here. */
+static fm_status standardise(const fm_standardizer *known, float *data, size_t rows, int n, fm_error *err)
 {
-    *x_out = NULL;
+    if (known) {
+        fm_standardize(known, data, rows);
+        return FM_OK;
+    }
+    fm_standardizer *s = NULL;
+    fm_status st = fm_standardizer_fit(data, rows, n, &s, err);
+    if (st == FM_OK)
+        fm_standardize(s, data, rows);
+    fm_standardizer_free(s);
+    return st;
+}
+
+/* Take `batch` evenly spaced rows [rows][n] (not just the first ones). */
+static float *sample_rows(const float *data, size_t rows, int n, int batch)
+{
+    float *out = malloc((size_t)batch * (size_t)n * sizeof *out);
+    if (!out)
+        return NULL;
+    for (int r = 0; r < batch; r++) {
+        size_t row = (size_t)((double)r * (double)rows / batch);
+        memcpy(out + (size_t)r * (size_t)n, data + row * (size_t)n, (size_t)n * sizeof *out);
+    }
+    return out;
+}
+
+/* Inputs (and with --targets, targets): a standardised sample of a data set,
+ * or N(mean, std^2). Regression targets are standardised like the inputs;
+ * class labels stay as they are. */
+static fm_status make_inputs(const probe_args *a, const fm_model *model, const fm_loss *loss, int n_in,
+                             float **x_out, float **y_out, int *batch_out, fm_error *err)
+{
+    *x_out = *y_out = NULL;
     if (a->data) {
-        fm_read_options opts = {a->columns, NULL, 1};
+        fm_read_options opts = {a->columns, a->targets, 1};
         fm_dataset *ds = NULL;
-        fm_status st;
-        if (model)
-            st = cli_read_model_data(model, a->data, NULL, a->columns, NULL, 0, 1, &ds, err);
-        else
-            st = fm_data_read(a->data, NULL, &opts, &ds, err);
+        fm_status st = model ? cli_read_model_data(model, a->data, NULL, a->columns, a->targets, a->targets != NULL,
+                                                   1, &ds, err)
+                             : fm_data_read(a->data, NULL, &opts, &ds, err);
         if (st != FM_OK)
             return st;
-        if (ds->n_in != n_in) {
-            st = fm_error_set(err, FM_ERR_ARG, "%s has %d input columns; the network takes %d", a->data, ds->n_in, n_in);
-            fm_dataset_free(ds);
-            return st;
-        }
         int batch = (int)(ds->rows < (size_t)a->samples ? ds->rows : (size_t)a->samples);
-        if (model && model->input_std) {
-            fm_standardize(model->input_std, ds->x, ds->rows);
-        } else {
-            fm_standardizer *s = NULL;
-            st = fm_standardizer_fit(ds->x, ds->rows, ds->n_in, &s, err);
-            if (st != FM_OK) {
-                fm_dataset_free(ds);
-                return st;
-            }
-            fm_standardize(s, ds->x, ds->rows);
-            fm_standardizer_free(s);
-        }
-        float *x = malloc((size_t)batch * (size_t)n_in * sizeof *x);
-        if (!x) {
-            fm_dataset_free(ds);
-            return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-        }
-        /* An evenly spaced sample of the rows, not just the first ones. */
-        for (int r = 0; r < batch; r++) {
-            size_t row = (size_t)((double)r * (double)ds->rows / batch);
-            memcpy(x + (size_t)r * (size_t)n_in, ds->x + row * (size_t)n_in, (size_t)n_in * sizeof *x);
+        int regression = loss && loss->kind != FM_LOSS_CROSS_ENTROPY && loss->kind != FM_LOSS_BCE;
+        if (ds->n_in != n_in)
+            st = fm_error_set(err, FM_ERR_ARG, "%s has %d input columns; the network takes %d", a->data, ds->n_in,
+                              n_in);
+        if (st == FM_OK)
+            st = standardise(model ? model->input_std : NULL, ds->x, ds->rows, ds->n_in, err);
+        if (st == FM_OK && loss && regression && (!model || model->target_std))
+            st = standardise(model ? model->target_std : NULL, ds->y, ds->rows, ds->n_out, err);
+        if (st == FM_OK) {
+            *x_out = sample_rows(ds->x, ds->rows, n_in, batch);
+            if (loss)
+                *y_out = sample_rows(ds->y, ds->rows, ds->n_out, batch);
+            if (!*x_out || (loss && !*y_out))
+                st = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
         }
         fm_dataset_free(ds);
-        *x_out = x;
         *batch_out = batch;
-        return FM_OK;
+        return st;
     }
     size_t count = (size_t)a->samples * (size_t)n_in;
     float *x = malloc(count * sizeof *x);
@@ -272,14 +297,26 @@ int cmd_probe(int argc, char **argv)
     fm_error err = {FM_OK, ""};
     fm_model *model = NULL;
     fm_net *own = NULL, *net;
-    float *x = NULL;
+    float *x = NULL, *y = NULL;
     fm_layer_stats *stats = NULL;
     int batch = 0;
+    fm_loss loss = {FM_LOSS_MSE, 1.0};
+    double loss_value = NAN;
     fm_status st = a.model ? fm_model_load(a.model, &model, &err) : build_net(&a, &own, &err);
     if (st != FM_OK)
         goto done;
     net = model ? model->net : own;
-    st = make_inputs(&a, model, fm_net_n_in(net), &x, &batch, &err);
+    if (a.targets) {
+        if (a.loss)
+            st = fm_loss_parse(a.loss, &loss, &err);
+        else if (model)
+            loss = model->loss;
+        if (st == FM_OK)
+            st = fm_loss_check(&loss, &fm_net_layer(net, fm_net_n_layers(net) - 1)->act, &err);
+        if (st != FM_OK)
+            goto done;
+    }
+    st = make_inputs(&a, model, a.targets ? &loss : NULL, fm_net_n_in(net), &x, &y, &batch, &err);
     if (st != FM_OK)
         goto done;
     stats = calloc((size_t)fm_net_n_layers(net), sizeof *stats);
@@ -287,15 +324,24 @@ int cmd_probe(int argc, char **argv)
         st = fm_error_set(&err, FM_ERR_NOMEM, "out of memory");
         goto done;
     }
-    st = fm_probe(net, x, batch, NULL, a.seed ^ 0x9AD1E47ull, stats, &err);
+    if (a.targets)
+        st = fm_probe_with_loss(net, x, batch, &loss, y, &loss_value, stats, &err);
+    else
+        st = fm_probe(net, x, batch, NULL, a.seed ^ 0x9AD1E47ull, stats, &err);
     if (st != FM_OK)
         goto done;
     probe_print(stdout, a.format, net, stats, batch, isatty(STDOUT_FILENO));
+    if (a.targets && strcmp(a.format, "table") == 0) {
+        char loss_text[64];
+        fm_loss_format(&loss, loss_text, sizeof loss_text);
+        printf("Backward pass from the %s loss against %s: %.6g.\n", loss_text, a.targets, loss_value);
+    }
 
 done:
     rc = st == FM_OK ? EXIT_OK : cli_report(COMMAND, &err);
     free(stats);
     free(x);
+    free(y);
     fm_net_free(own);
     fm_model_free(model);
     return rc;

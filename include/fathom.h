@@ -592,6 +592,12 @@ void fm_stats_theory(fm_net *net, double input_q, fm_layer_stats *stats);
 fm_status fm_probe(fm_net *net, const float *x, int batch, const float *grad_out, uint64_t seed,
                    fm_layer_stats *stats, fm_error *err);
 
+/* A probe whose backward pass starts from a loss: forward x (no dropout), the
+ * loss against targets [batch][fm_loss_target_width], its dL/dz, backward;
+ * then measure and predict. *loss_value receives the loss (may be NULL). */
+fm_status fm_probe_with_loss(fm_net *net, const float *x, int batch, const fm_loss *loss, const float *targets,
+                             double *loss_value, fm_layer_stats *stats, fm_error *err);
+
 /* Where the signal first overflowed or became NaN: the lowest layer (1-based)
  * with non-finite forward values, 0 if none. */
 int fm_stats_first_nonfinite(const fm_layer_stats *stats, int n_layers);

@@ -218,6 +218,47 @@ static void test_activation_parsing(void **state)
     }
 }
 
+/* The loss-driven probe is the forward pass, the loss's dL/dz and the backward
+ * pass, measured: the same numbers as doing those steps by hand. */
+static void test_probe_with_loss_matches_manual_steps(void **state)
+{
+    (void)state;
+    fm_error err;
+    fm_layer_spec specs[3] = {layer(16, FM_ACT_TANH, FM_INIT_AUTO), layer(12, FM_ACT_RELU, FM_INIT_AUTO),
+                              layer(3, FM_ACT_SOFTMAX, FM_INIT_AUTO)};
+    fm_net *net;
+    FM_ASSERT_OK(fm_net_create(5, specs, 3, 31, &net, &err), &err);
+    enum { B = 64 };
+    float x[B * 5], y[B], g[B * 3];
+    fm_rng rng;
+    fm_rng_seed(&rng, 32);
+    for (int i = 0; i < B * 5; i++)
+        x[i] = (float)fm_rng_normal(&rng);
+    for (int i = 0; i < B; i++)
+        y[i] = (float)fm_rng_below(&rng, 3);
+    fm_loss loss = {FM_LOSS_CROSS_ENTROPY, 1.0};
+    fm_layer_stats probed[3], manual[3];
+    double value;
+    FM_ASSERT_OK(fm_probe_with_loss(net, x, B, &loss, y, &value, probed, &err), &err);
+    FM_ASSERT_OK(fm_net_forward(net, x, B, 0, &err), &err);
+    double manual_value;
+    FM_ASSERT_OK(fm_loss_compute(&loss, &specs[2].act, fm_net_z(net, 2), fm_net_output(net), y, B, 3, &manual_value,
+                                 g, &err),
+                 &err);
+    FM_ASSERT_OK(fm_net_backward(net, x, g, &err), &err);
+    fm_stats_measure(net, manual);
+    assert_true(value == manual_value);
+    for (int l = 0; l < 3; l++) {
+        assert_true(probed[l].var_delta == manual[l].var_delta);
+        assert_true(probed[l].grad_w_norm == manual[l].grad_w_norm);
+        assert_true(probed[l].var_delta > 0.0);
+        assert_true(isfinite(probed[l].var_z_meanfield));
+    }
+    fm_loss mse = {FM_LOSS_MSE, 1.0};
+    FM_ASSERT_FAILS(fm_probe_with_loss(net, x, B, &mse, y, NULL, probed, &err), &err, FM_ERR_ARG, "softmax");
+    fm_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +267,7 @@ int main(void)
         cmocka_unit_test(test_predict_matches_forward_and_buffers_grow),
         cmocka_unit_test(test_alpha_dropout_keeps_selu_moments),
         cmocka_unit_test(test_activation_parsing),
+        cmocka_unit_test(test_probe_with_loss_matches_manual_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -170,6 +170,30 @@ void fm_stats_theory(fm_net *net, double input_q, fm_layer_stats *stats)
     }
 }
 
+fm_status fm_probe_with_loss(fm_net *net, const float *x, int batch, const fm_loss *loss, const float *targets,
+                             double *loss_value, fm_layer_stats *stats, fm_error *err)
+{
+    fm_status st = fm_net_forward(net, x, batch, 0, err);
+    if (st != FM_OK)
+        return st;
+    int last = net->n_layers - 1;
+    fm_net_layer_state *out = &net->layers[last];
+    double value;
+    /* The output layer's delta buffer holds dL/dz; backward reads it in place. */
+    st = fm_loss_compute(loss, &net->specs[last].act, out->z, out->a, targets, batch, out->n_out, &value, out->delta,
+                         err);
+    if (st == FM_OK)
+        st = fm_net_backward(net, x, out->delta, err);
+    if (st != FM_OK)
+        return st;
+    if (loss_value)
+        *loss_value = value;
+    fm_stats_measure(net, stats);
+    moments in = measure(x, (size_t)batch * (size_t)net->n_in);
+    fm_stats_theory(net, in.finite ? in.var + in.mean * in.mean : NAN, stats);
+    return FM_OK;
+}
+
 int fm_stats_first_nonfinite(const fm_layer_stats *stats, int n_layers)
 {
     for (int l = 0; l < n_layers; l++)

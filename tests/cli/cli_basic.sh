@@ -140,6 +140,11 @@ expect 0 "" -- "$fathom" probe --layers 64x4 --act tanh --format csv --samples 1
 expect 0 "" -- "$fathom" probe --layers 64x3 --act selu --format json --samples 128
 grep -q '"first_nonfinite_layer":[[:space:]]*null' "$tmp/out" && ok || bad "probe JSON lacks first_nonfinite_layer"
 expect 0 "" -- "$fathom" probe --model "$model" --data "$lev" --samples 500
+expect 0 "Backward pass from the mse loss against temp" -- "$fathom" probe --model "$model" --data "$lev" \
+    --targets temp --samples 500
+expect 2 "need --data" -- "$fathom" probe --layers 8x2 --targets temp
+expect 2 "needs a softmax" -- "$fathom" probe --layers 8x2,1 --inputs 1 --act-at 3=linear --data "$lev" \
+    --columns lat --targets temp --loss cross_entropy
 expect 2 "--format" -- "$fathom" probe --layers 8x2 --format xml
 expect 2 "--layers" -- "$fathom" probe --layers 8x0
 

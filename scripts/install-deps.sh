@@ -4,8 +4,12 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config
     libopenblas-dev libcjson-dev zlib1g-dev   # the library: BLAS, JSON, gzip
+    libnetcdf-dev libsegyio-dev               # geophysical data: NetCDF grids, SEG-Y seismic
     libcmocka-dev                             # unit tests
-    dataset-fashion-mnist                     # real data: tests and the main example
+    clang libclang-rt-14-dev                  # libFuzzer harnesses
+    valgrind cppcheck clang-tidy              # memcheck and static analysis in the test suite
+    chromium                                  # renders the HTML report in a test
+    dataset-fashion-mnist ferret-datasets     # real data: tests, the demo and the examples
 )
 if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
 missing=()

@@ -2,32 +2,7 @@
 # End-to-end tests of the fathom CLI as a user runs it: train, info, predict,
 # eval, fine-tuning, and every kind of bad input with its exit status and
 # message. Usage: cli_basic.sh FATHOM_BINARY TEST_DATA_DIR SCRATCH_DIR
-set -u
-fathom=$1
-data=$2
-tmp=$3/cli_basic
-rm -rf "$tmp"
-mkdir -p "$tmp"
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-
-# expect STATUS NEEDLE -- command...: exit status and a phrase on stderr.
-expect() {
-    local want=$1 needle=$2
-    shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        bad "$* exited $got, expected $want; stderr: $(head -c 400 "$tmp/err")"
-    elif [ -n "$needle" ] && ! grep -qF -- "$needle" "$tmp/err" "$tmp/out"; then
-        bad "$* did not mention \"$needle\"; stderr: $(head -c 400 "$tmp/err")"
-    else
-        ok
-    fi
-}
+. "$(dirname "$0")/lib/harness.bash" cli_basic "$@"
 
 lev=$data/levitus_sample.csv
 model=$tmp/lev.safetensors
@@ -148,5 +123,4 @@ expect 2 "needs a softmax" -- "$fathom" probe --layers 8x2,1 --inputs 1 --act-at
 expect 2 "--format" -- "$fathom" probe --layers 8x2 --format xml
 expect 2 "--layers" -- "$fathom" probe --layers 8x0
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -5,31 +5,7 @@
 # self-normalising network beats the saturated sigmoid one by far; a missing
 # data set gives exit status 3 and how to install it.
 # Usage: cli_demo.sh FATHOM_BINARY TEST_DATA_DIR SCRATCH_DIR
-set -u
-fathom=$1
-tmp=$3/cli_demo
-rm -rf "$tmp"
-mkdir -p "$tmp"
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-
-# expect STATUS NEEDLE -- command...: exit status and a phrase on stdout or stderr.
-expect() {
-    local want=$1 needle=$2
-    shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        bad "$* exited $got, expected $want; stderr: $(head -c 400 "$tmp/err")"
-    elif [ -n "$needle" ] && ! grep -qF -- "$needle" "$tmp/err" "$tmp/out"; then
-        bad "$* did not mention \"$needle\"; stderr: $(head -c 400 "$tmp/err")"
-    else
-        ok
-    fi
-}
+. "$(dirname "$0")/lib/harness.bash" cli_demo "$@"
 
 expect 0 "Part 1" -- "$fathom" demo --quick
 cp "$tmp/out" "$tmp/demo.out"
@@ -77,5 +53,4 @@ expect 2 "--threads" -- "$fathom" demo --threads 0
 expect 3 "apt-get install dataset-fashion-mnist" -- "$fathom" demo --quick --data-dir "$tmp/no-such-dir"
 [ -s "$tmp/out" ] && bad "the demo printed output before failing on missing data" || ok
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -3,32 +3,7 @@
 # the suggestion, the CSV of every step, starting from a saved model, a
 # classification, and bad command lines with their exit status.
 # Usage: cli_lr_find.sh FATHOM_BINARY TEST_DATA_DIR SCRATCH_DIR
-set -u
-fathom=$1
-data=$2
-tmp=$3/cli_lr_find
-rm -rf "$tmp"
-mkdir -p "$tmp"
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-
-# expect STATUS NEEDLE -- command...: exit status and a phrase on stdout or stderr.
-expect() {
-    local want=$1 needle=$2
-    shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        bad "$* exited $got, expected $want; stderr: $(head -c 400 "$tmp/err")"
-    elif [ -n "$needle" ] && ! grep -qF -- "$needle" "$tmp/err" "$tmp/out"; then
-        bad "$* did not mention \"$needle\"; stderr: $(head -c 400 "$tmp/err")"
-    else
-        ok
-    fi
-}
+. "$(dirname "$0")/lib/harness.bash" cli_lr_find "$@"
 
 lev=$data/levitus_sample.csv
 cols="--inputs lat,sin_lon,cos_lon,log_depth --targets temp"
@@ -110,5 +85,4 @@ expect 2 "salinity" -- "$fathom" lr-find --data "$lev" --targets salinity
 expect 3 "nope.csv" -- "$fathom" lr-find --data "$tmp/nope.csv" --targets temp
 expect 3 "" -- "$fathom" lr-find --data "$lev" $cols --steps 20 --out "$tmp/no/such/dir/lr.csv"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -36,8 +36,16 @@ static void usage(FILE *out)
             "  --columns COLS      its input columns (default: all but --targets)\n"
             "  --targets COLS      start the backward pass from the loss against these columns\n"
             "  --loss LOSS         that loss (default: the model's, or mse)\n"
+            "comparing configurations:\n"
+            "  --compare ACT[/INIT]  probe this activation and initialiser instead of --act and\n"
+            "                      --init, repeatable (up to 8): e.g. --compare sigmoid/normal:1\n"
+            "                      --compare sigmoid/glorot --compare relu/he --compare selu/lecun;\n"
+            "                      the rest (--layers, --samples, --seed, ...) is shared\n"
             "output:\n"
-            "  --format FMT        table (default), csv or json (one record per layer; docs/theory.md)\n"
+            "  --format FMT        table (default), csv or json (one record per layer; docs/theory.md);\n"
+            "                      csv and json take one configuration\n"
+            "  --plot FILE.svg     also draw Var[z] and Var[dL/dz] against depth for every\n"
+            "                      configuration on one log-scale chart, theory dashed\n"
             "  --threads N         BLAS threads\n"
             "  --help              this text\n"
             "\n"
@@ -49,6 +57,9 @@ static void usage(FILE *out)
             "ELU, SELU); Var[dL/dz] measured and predicted; ||dL/dW||; chi_1.\n");
 }
 
+/* Configurations on one chart: as many as the Okabe-Ito palette has colours. */
+#define MAX_COMPARE 8
+
 typedef struct probe_args {
     const char *layers, *act, *init, *model, *data, *columns, *targets, *loss, *format;
     double bias_var, input_mean, input_std, weight_var;
@@ -58,12 +69,15 @@ typedef struct probe_args {
     int n_overrides;
     int act_at[64];
     const char *act_spec[64];
+    const char *plot;
+    int n_compare;
+    const char *compare[MAX_COMPARE]; /* "ACT[/INIT]" */
 } probe_args;
 
 static int parse_args(int argc, char **argv, probe_args *a)
 {
     enum { O_LAYERS = 256, O_INPUTS, O_ACT, O_ACT_AT, O_INIT, O_WVAR, O_BVAR, O_SEED, O_SAMPLES, O_IMEAN, O_ISTD,
-           O_DATA, O_COLUMNS, O_MODEL, O_FORMAT, O_THREADS, O_HELP, O_TARGETS, O_LOSS };
+           O_DATA, O_COLUMNS, O_MODEL, O_FORMAT, O_THREADS, O_HELP, O_TARGETS, O_LOSS, O_PLOT, O_COMPARE };
     static const struct option options[] = {
         {"layers", required_argument, 0, O_LAYERS},   {"inputs", required_argument, 0, O_INPUTS},
         {"act", required_argument, 0, O_ACT},         {"act-at", required_argument, 0, O_ACT_AT},
@@ -74,6 +88,7 @@ static int parse_args(int argc, char **argv, probe_args *a)
         {"columns", required_argument, 0, O_COLUMNS}, {"model", required_argument, 0, O_MODEL},
         {"targets", required_argument, 0, O_TARGETS}, {"loss", required_argument, 0, O_LOSS},
         {"format", required_argument, 0, O_FORMAT},   {"threads", required_argument, 0, O_THREADS},
+        {"plot", required_argument, 0, O_PLOT},       {"compare", required_argument, 0, O_COMPARE},
         {"help", no_argument, 0, O_HELP},             {0, 0, 0, 0},
     };
     memset(a, 0, sizeof *a);
@@ -130,6 +145,14 @@ static int parse_args(int argc, char **argv, probe_args *a)
         case O_LOSS: a->loss = optarg; break;
         case O_MODEL: a->model = optarg; break;
         case O_FORMAT: a->format = optarg; break;
+        case O_PLOT: a->plot = optarg; break;
+        case O_COMPARE:
+            if (a->n_compare >= MAX_COMPARE)
+                return cli_usage_error(COMMAND, "at most %d --compare configurations", MAX_COMPARE);
+            if (!*optarg || *optarg == '/')
+                return cli_usage_error(COMMAND, "--compare \"%s\" must be ACT or ACT/INIT, e.g. tanh/glorot", optarg);
+            a->compare[a->n_compare++] = optarg;
+            break;
         case O_THREADS:
             if (!cli_parse_int(optarg, 1, 1024, &a->threads))
                 return cli_usage_error(COMMAND, "--threads \"%s\" must be an integer in 1..1024", optarg);
@@ -149,6 +172,10 @@ static int parse_args(int argc, char **argv, probe_args *a)
         return cli_usage_error(COMMAND, "give either --init or --weight-var, not both");
     if ((a->targets || a->loss) && !a->data)
         return cli_usage_error(COMMAND, "--targets and --loss need --data");
+    if (a->n_compare && a->model)
+        return cli_usage_error(COMMAND, "--compare builds untrained networks; it does not go with --model");
+    if (a->n_compare > 1 && strcmp(a->format, "table") != 0)
+        return cli_usage_error(COMMAND, "several --compare configurations print as tables only (use --plot)");
     if (a->loss && !a->targets)
         return cli_usage_error(COMMAND, "--loss needs --targets (the backward pass starts from the loss)");
     return 0;
@@ -172,8 +199,8 @@ static fm_status build_net(const probe_args *a, fm_net **net, fm_error *err)
         st = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
         goto done;
     }
-    fm_activation act;
-    fm_init init;
+    fm_activation act = fm_activation_default(FM_ACT_TANH);
+    fm_init init = {FM_INIT_AUTO, 0, 0.0};
     char init_text[64];
     if (a->have_weight_var)
         snprintf(init_text, sizeof init_text, "normal:%.17g", a->weight_var);
@@ -287,6 +314,82 @@ static fm_status make_inputs(const probe_args *a, const fm_model *model, const f
     return FM_OK;
 }
 
+/* Probe one configuration: build (or load) the network, probe it, print its
+ * statistics, and hand them back in *stats_out (n_layers entries; the
+ * caller frees) when stats_out is not NULL. */
+static fm_status probe_one(const probe_args *a, fm_layer_stats **stats_out, int *n_layers_out, fm_error *err)
+{
+    fm_model *model = NULL;
+    fm_net *own = NULL, *net;
+    float *x = NULL, *y = NULL;
+    fm_layer_stats *stats = NULL;
+    int batch = 0;
+    fm_loss loss = {FM_LOSS_MSE, 1.0};
+    double loss_value = NAN;
+    fm_status st = a->model ? fm_model_load(a->model, &model, err) : build_net(a, &own, err);
+    if (st != FM_OK)
+        goto done;
+    net = model ? model->net : own;
+    if (a->targets) {
+        if (a->loss)
+            st = fm_loss_parse(a->loss, &loss, err);
+        else if (model)
+            loss = model->loss;
+        if (st == FM_OK)
+            st = fm_loss_check(&loss, &fm_net_layer(net, fm_net_n_layers(net) - 1)->act, err);
+        if (st != FM_OK)
+            goto done;
+    }
+    st = make_inputs(a, model, a->targets ? &loss : NULL, fm_net_n_in(net), &x, &y, &batch, err);
+    if (st != FM_OK)
+        goto done;
+    stats = calloc((size_t)fm_net_n_layers(net), sizeof *stats);
+    if (!stats) {
+        st = fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (a->targets)
+        st = fm_probe_with_loss(net, x, batch, &loss, y, &loss_value, stats, err);
+    else
+        st = fm_probe(net, x, batch, NULL, a->seed ^ 0x9AD1E47ull, stats, err);
+    if (st != FM_OK)
+        goto done;
+    probe_print(stdout, a->format, net, stats, batch, isatty(STDOUT_FILENO));
+    if (a->targets && strcmp(a->format, "table") == 0) {
+        char loss_text[64];
+        fm_loss_format(&loss, loss_text, sizeof loss_text);
+        printf("Backward pass from the %s loss against %s: %.6g.\n", loss_text, a->targets, loss_value);
+    }
+    if (stats_out) {
+        *stats_out = stats;
+        *n_layers_out = fm_net_n_layers(net);
+        stats = NULL;
+    }
+
+done:
+    free(stats);
+    free(x);
+    free(y);
+    fm_net_free(own);
+    fm_model_free(model);
+    return st;
+}
+
+/* The legend label of a configuration: "tanh / glorot", "relu / auto". */
+static void config_label(const probe_args *a, char *buf, size_t size)
+{
+    if (a->model) {
+        snprintf(buf, size, "%s", a->model);
+        return;
+    }
+    char init[64];
+    if (a->have_weight_var)
+        snprintf(init, sizeof init, "normal:%g", a->weight_var);
+    else
+        snprintf(init, sizeof init, "%s", a->init ? a->init : "auto");
+    snprintf(buf, size, "%s / %s", a->act ? a->act : "tanh", init);
+}
+
 int cmd_probe(int argc, char **argv)
 {
     probe_args a;
@@ -295,54 +398,45 @@ int cmd_probe(int argc, char **argv)
         return rc < 0 ? EXIT_OK : rc;
     cli_set_threads((int)a.threads);
     fm_error err = {FM_OK, ""};
-    fm_model *model = NULL;
-    fm_net *own = NULL, *net;
-    float *x = NULL, *y = NULL;
-    fm_layer_stats *stats = NULL;
-    int batch = 0;
-    fm_loss loss = {FM_LOSS_MSE, 1.0};
-    double loss_value = NAN;
-    fm_status st = a.model ? fm_model_load(a.model, &model, &err) : build_net(&a, &own, &err);
-    if (st != FM_OK)
-        goto done;
-    net = model ? model->net : own;
-    if (a.targets) {
-        if (a.loss)
-            st = fm_loss_parse(a.loss, &loss, &err);
-        else if (model)
-            loss = model->loss;
+    int n_configs = a.n_compare ? a.n_compare : 1;
+    fm_layer_stats *stats[MAX_COMPARE] = {0};
+    int n_layers[MAX_COMPARE] = {0};
+    char labels[MAX_COMPARE][160];
+    char act_text[MAX_COMPARE][128];
+    fm_status st = FM_OK;
+    for (int i = 0; i < n_configs && st == FM_OK; i++) {
+        probe_args one = a;
+        if (a.n_compare) {
+            /* ACT[/INIT]: the part after the slash replaces --init (and --weight-var). */
+            snprintf(act_text[i], sizeof act_text[i], "%s", a.compare[i]);
+            char *slash = strchr(act_text[i], '/');
+            one.act = act_text[i];
+            if (slash) {
+                *slash = 0;
+                one.init = slash + 1;
+                one.have_weight_var = 0;
+            }
+        }
+        config_label(&one, labels[i], sizeof labels[i]);
+        if (n_configs > 1) {
+            printf("%s== %s ==\n", i ? "\n" : "", labels[i]);
+            fflush(stdout);
+        }
+        st = probe_one(&one, a.plot ? &stats[i] : NULL, &n_layers[i], &err);
+    }
+    if (st == FM_OK && a.plot) {
+        fm_depth_curve curves[MAX_COMPARE];
+        for (int i = 0; i < n_configs; i++)
+            curves[i] = (fm_depth_curve){labels[i], stats[i], n_layers[i]};
+        char title[200];
+        snprintf(title, sizeof title, "Signal propagation at initialisation: %d layers, %ld samples%s",
+                 n_layers[0], a.data ? a.samples : a.samples, a.data ? " of the data" : " of N(0, 1) inputs");
+        st = fm_plot_depth_svg(a.plot, title, curves, n_configs, &err);
         if (st == FM_OK)
-            st = fm_loss_check(&loss, &fm_net_layer(net, fm_net_n_layers(net) - 1)->act, &err);
-        if (st != FM_OK)
-            goto done;
+            fprintf(stderr, "plot written to %s\n", a.plot);
     }
-    st = make_inputs(&a, model, a.targets ? &loss : NULL, fm_net_n_in(net), &x, &y, &batch, &err);
-    if (st != FM_OK)
-        goto done;
-    stats = calloc((size_t)fm_net_n_layers(net), sizeof *stats);
-    if (!stats) {
-        st = fm_error_set(&err, FM_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    if (a.targets)
-        st = fm_probe_with_loss(net, x, batch, &loss, y, &loss_value, stats, &err);
-    else
-        st = fm_probe(net, x, batch, NULL, a.seed ^ 0x9AD1E47ull, stats, &err);
-    if (st != FM_OK)
-        goto done;
-    probe_print(stdout, a.format, net, stats, batch, isatty(STDOUT_FILENO));
-    if (a.targets && strcmp(a.format, "table") == 0) {
-        char loss_text[64];
-        fm_loss_format(&loss, loss_text, sizeof loss_text);
-        printf("Backward pass from the %s loss against %s: %.6g.\n", loss_text, a.targets, loss_value);
-    }
-
-done:
     rc = st == FM_OK ? EXIT_OK : cli_report(COMMAND, &err);
-    free(stats);
-    free(x);
-    free(y);
-    fm_net_free(own);
-    fm_model_free(model);
+    for (int i = 0; i < n_configs; i++)
+        free(stats[i]);
     return rc;
 }

@@ -16,7 +16,12 @@ static const column COLUMNS[] = {
 };
 enum { N_COLUMNS = sizeof COLUMNS / sizeof COLUMNS[0] };
 
-static double value_of(const fm_layer_stats *s, int c) { return *(const double *)((const char *)s + COLUMNS[c].offset); }
+static double value_of(const fm_layer_stats *s, int c)
+{
+    double v;
+    memcpy(&v, (const char *)s + COLUMNS[c].offset, sizeof v);
+    return v;
+}
 
 static void activation_text(fm_net *net, int layer, char *buf, size_t size)
 {

@@ -87,6 +87,25 @@ void run_log_start(run_log *log, fm_net *net, const char *loss, const char *sett
     run_log_write(log, o);
 }
 
+/* "z_hist": {"range": R, "counts": [RUN_LOG_HISTOGRAM_BINS], "below", "above",
+ * "nonfinite"} of the layer's z from the batch in hand (the training step's
+ * forward pass: the optimiser step that followed does not touch z). */
+static void add_histogram(cJSON *layer, fm_net *net, int l)
+{
+    uint64_t counts[RUN_LOG_HISTOGRAM_BINS];
+    fm_histogram info;
+    if (fm_z_histogram(net, l, 0.0, RUN_LOG_HISTOGRAM_BINS, counts, &info, NULL) != FM_OK || info.total == 0)
+        return;
+    cJSON *h = cJSON_AddObjectToObject(layer, "z_hist");
+    cJSON_AddNumberToObject(h, "range", info.range);
+    cJSON *c = cJSON_AddArrayToObject(h, "counts");
+    for (int b = 0; b < RUN_LOG_HISTOGRAM_BINS; b++)
+        cJSON_AddItemToArray(c, cJSON_CreateNumber((double)counts[b]));
+    cJSON_AddNumberToObject(h, "below", (double)info.below);
+    cJSON_AddNumberToObject(h, "above", (double)info.above);
+    cJSON_AddNumberToObject(h, "nonfinite", (double)info.nonfinite);
+}
+
 void run_log_diagnose(run_log *log, fm_net *net, const fm_train_progress *p, const fm_layer_stats *stats,
                       const double *update_ratio)
 {
@@ -102,6 +121,7 @@ void run_log_diagnose(run_log *log, fm_net *net, const fm_train_progress *p, con
     for (int l = 0; l < fm_net_n_layers(net); l++) {
         cJSON *layer = probe_layer_json(net, &stats[l]);
         add_number(layer, "update_ratio", update_ratio[l]);
+        add_histogram(layer, net, l);
         cJSON_AddItemToArray(layers, layer);
     }
     run_log_write(log, o);

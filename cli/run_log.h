@@ -9,6 +9,9 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 
+/* Bins of the histogram of z in each layer of a diagnose record. */
+#define RUN_LOG_HISTOGRAM_BINS 32
+
 typedef struct run_log {
     FILE *file;
     const char *path;

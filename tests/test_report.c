@@ -1,0 +1,240 @@
+/* Histograms of z (fm_z_histogram), the variance-against-depth plot
+ * (fm_plot_depth_svg) and the HTML run report (fm_report_write) on small
+ * hand-made run logs: counts add up and land in the right bins, labels are
+ * XML-escaped, a diverged run says where, a truncated last line is skipped
+ * and malformed logs are refused with the line. The browser test
+ * (tests/cli/report_browser.sh) looks at real reports. */
+#include "test_support.h"
+
+#include "report/svg.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = malloc((size_t)n + 1);
+    assert_non_null(text);
+    assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
+    text[n] = 0;
+    fclose(f);
+    return text;
+}
+
+/* 3 inputs -> 5 linear units: z is an affine map of the batch we choose. */
+static fm_net *linear_net(void)
+{
+    fm_layer_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.n_out = 5;
+    spec.act = fm_activation_default(FM_ACT_LINEAR);
+    spec.init.kind = FM_INIT_GLOROT;
+    fm_net *net = NULL;
+    fm_error err;
+    FM_ASSERT_OK(fm_net_create(3, &spec, 1, 7, &net, &err), &err);
+    return net;
+}
+
+static void test_histogram_counts(void **state)
+{
+    (void)state;
+    fm_net *net = linear_net();
+    fm_error err;
+    enum { B = 40 };
+    float x[B * 3];
+    fm_rng rng;
+    fm_rng_seed(&rng, 3);
+    for (int i = 0; i < B * 3; i++)
+        x[i] = (float)(3.0 * fm_rng_normal(&rng));
+    FM_ASSERT_OK(fm_net_forward(net, x, B, 0, &err), &err);
+    const float *z = fm_net_z(net, 0);
+    uint64_t counts[16];
+    fm_histogram h;
+    /* A fixed range: every value counted once, in the bin a direct count gives. */
+    FM_ASSERT_OK(fm_z_histogram(net, 0, 1.0, 16, counts, &h, &err), &err);
+    uint64_t want[16] = {0}, below = 0, above = 0, sum = 0;
+    for (int i = 0; i < B * 5; i++) {
+        double v = z[i];
+        if (v < -1.0)
+            below++;
+        else if (v > 1.0)
+            above++;
+        else
+            want[v == 1.0 ? 15 : (int)floor((v + 1.0) * 8.0)]++;
+    }
+    for (int b = 0; b < 16; b++) {
+        assert_int_equal(counts[b], want[b]);
+        sum += counts[b];
+    }
+    assert_int_equal(h.below, below);
+    assert_int_equal(h.above, above);
+    assert_true(below + above > 0); /* the test covers the overflow path */
+    assert_int_equal(sum + h.below + h.above + h.nonfinite, (uint64_t)B * 5);
+    assert_int_equal(h.total, (uint64_t)B * 5);
+    /* Automatic range: a "nice" number no larger than needed to hold 4 RMS. */
+    FM_ASSERT_OK(fm_z_histogram(net, 0, 0.0, 16, counts, &h, &err), &err);
+    double m = h.range / pow(10.0, floor(log10(h.range)));
+    assert_true(fabs(m - 1) < 1e-9 || fabs(m - 1.5) < 1e-9 || fabs(m - 2) < 1e-9 || fabs(m - 2.5) < 1e-9 ||
+                fabs(m - 3) < 1e-9 || fabs(m - 4) < 1e-9 || fabs(m - 5) < 1e-9 || fabs(m - 6) < 1e-9 ||
+                fabs(m - 8) < 1e-9);
+    double sq = 0, max_abs = 0;
+    for (int i = 0; i < B * 5; i++) {
+        sq += (double)z[i] * z[i];
+        max_abs = fmax(max_abs, fabs(z[i]));
+    }
+    double wanted = fmin(4 * sqrt(sq / (B * 5)), max_abs);
+    assert_true(h.range >= wanted && h.range < 1.6 * wanted);
+    /* Bad arguments. */
+    FM_ASSERT_FAILS(fm_z_histogram(net, 1, 1.0, 16, counts, &h, &err), &err, FM_ERR_ARG, "layer 1");
+    FM_ASSERT_FAILS(fm_z_histogram(net, 0, 1.0, 0, counts, &h, &err), &err, FM_ERR_ARG, "bins");
+    FM_ASSERT_FAILS(fm_z_histogram(net, 0, INFINITY, 4, counts, &h, &err), &err, FM_ERR_ARG, "finite");
+    fm_net_free(net);
+}
+
+static void test_plot_depth_escapes(void **state)
+{
+    (void)state;
+    fm_layer_stats stats[2][3];
+    memset(stats, 0, sizeof stats);
+    for (int c = 0; c < 2; c++)
+        for (int l = 0; l < 3; l++) {
+            stats[c][l].var_z = pow(10.0, c ? -l : l);
+            stats[c][l].var_z_meanfield = stats[c][l].var_z * 1.1;
+            stats[c][l].var_delta = 1e-3;
+            stats[c][l].var_delta_theory = NAN; /* not drawn, not an error */
+        }
+    fm_depth_curve curves[2] = {{"tanh & <glorot>", stats[0], 3}, {"relu / he", stats[1], 3}};
+    fm_error err;
+    const char *path = fm_test_tmp_path("depth.svg");
+    FM_ASSERT_OK(fm_plot_depth_svg(path, "a \"quoted\" title", curves, 2, &err), &err);
+    char *svg = slurp(path);
+    assert_non_null(strstr(svg, "tanh &amp; &lt;glorot&gt;"));
+    assert_null(strstr(svg, "<glorot>"));
+    assert_non_null(strstr(svg, "a &quot;quoted&quot; title"));
+    assert_non_null(strstr(svg, "stroke-dasharray=\"7 4\"")); /* theory dashed */
+    assert_non_null(strstr(svg, ">0.001</text>"));           /* a decade tick label */
+    free(svg);
+    FM_ASSERT_FAILS(fm_plot_depth_svg(path, NULL, curves, 0, &err), &err, FM_ERR_ARG, "curves");
+}
+
+#define RUN_RECORD                                                                                           \
+    "{\"type\":\"run\",\"fathom_version\":\"0.1.0\",\"loss\":\"mse\",\"n_in\":2,\"layers\":["              \
+    "{\"n_in\":2,\"n_out\":3,\"activation\":\"tanh\",\"init\":\"auto\",\"init_var_w\":0.5,\"dropout\":0}," \
+    "{\"n_in\":3,\"n_out\":1,\"activation\":\"linear\",\"init\":\"auto\",\"init_var_w\":0.3,\"dropout\":0}]," \
+    "\"settings\":{\"optimizer\":\"sgd\",\"lr\":0.5},\"data\":{\"path\":\"a<b>.csv\",\"train_rows\":9,"   \
+    "\"val_rows\":1}}\n"
+
+static const char *diagnose_record(int step, const char *var_z2, int nonfinite)
+{
+    static char line[2048];
+    snprintf(line, sizeof line,
+             "{\"type\":\"diagnose\",\"epoch\":1,\"step\":%d,\"loss\":0.5,\"lr\":0.5,\"layers\":["
+             "{\"layer\":1,\"n_in\":2,\"n_out\":3,\"var_z\":1.0,\"var_z_meanfield\":1.0,\"var_z_linear\":1.0,"
+             "\"var_delta\":0.01,\"var_delta_theory\":0.02,\"grad_w_norm\":0.1,\"saturated\":0.25,\"dead\":null,"
+             "\"update_ratio\":0.001,\"nonfinite_forward\":false,\"nonfinite_backward\":false,"
+             "\"z_hist\":{\"range\":2,\"counts\":[1,2,3,0],\"below\":0,\"above\":1,\"nonfinite\":0}},"
+             "{\"layer\":2,\"n_in\":3,\"n_out\":1,\"var_z\":%s,\"grad_w_norm\":null,\"nonfinite_forward\":%s,"
+             "\"nonfinite_backward\":%s,\"update_ratio\":0.002}]}\n",
+             step, var_z2, nonfinite ? "true" : "false", nonfinite ? "true" : "false");
+    return line;
+}
+
+static void write_log(const char *path, const char *tail)
+{
+    char text[8192];
+    int n = snprintf(text, sizeof text, "%s%s", RUN_RECORD, diagnose_record(0, "0.5", 0));
+    snprintf(text + n, sizeof text - (size_t)n, "%s%s", diagnose_record(7, "null", 1), tail); /* one static buffer */
+    fm_test_write_text(path, text);
+}
+
+static void test_report_diverged(void **state)
+{
+    (void)state;
+    fm_error err;
+    char log[512]; /* fm_test_tmp_path's buffer is reused by the next call */
+    snprintf(log, sizeof log, "%s", fm_test_tmp_path("div.jsonl"));
+    write_log(log, "{\"type\":\"end\",\"status\":\"diverged\",\"message\":\"training diverged: the loss became NaN "
+                   "at epoch 1, step 8\",\"epochs_run\":0,\"steps\":7,\"diverged\":true,"
+                   "\"diagnosis\":\"- Saturated layers 1.\\n- Something <else>.\\n\"}\n");
+    char html_path[512];
+    snprintf(html_path, sizeof html_path, "%s", fm_test_tmp_path("div.html"));
+    FM_ASSERT_OK(fm_report_write(log, html_path, &err), &err);
+    char *html = slurp(html_path);
+    assert_non_null(strstr(html, "Training diverged</strong> after 7 optimiser steps"));
+    assert_non_null(strstr(html, "the loss became NaN at epoch 1, step 8"));
+    assert_non_null(strstr(html, "first Inf or NaN of the forward pass appeared in layer 2 at step 7"));
+    assert_non_null(strstr(html, "<li>Something &lt;else&gt;.</li>"));
+    assert_non_null(strstr(html, "a&lt;b&gt;.csv"));
+    assert_non_null(strstr(html, "diverged after step 7"));
+    assert_non_null(strstr(html, "Inf or NaN")); /* the heatmap key for the non-finite cells */
+    assert_non_null(strstr(html, "layer 1 · tanh"));
+    assert_non_null(strstr(html, "start: step 0"));
+    assert_non_null(strstr(html, "end: step 7"));
+    assert_null(strstr(html, "http:/" "/" "cdn"));
+    free(html);
+}
+
+static void test_report_truncated_and_malformed(void **state)
+{
+    (void)state;
+    fm_error err;
+    char log[512]; /* fm_test_tmp_path's buffer is reused by the next call */
+    snprintf(log, sizeof log, "%s", fm_test_tmp_path("cut.jsonl"));
+    char html_path[512];
+    snprintf(html_path, sizeof html_path, "%s", fm_test_tmp_path("cut.html"));
+    /* A killed run: no end record, half a line at the end. */
+    write_log(log, "{\"type\":\"epoch\",\"epo");
+    FM_ASSERT_OK(fm_report_write(log, html_path, &err), &err);
+    char *html = slurp(html_path);
+    assert_non_null(strstr(html, "No end record"));
+    assert_non_null(strstr(html, "truncated last line"));
+    free(html);
+    /* A broken line in the middle is an error naming it. */
+    write_log(log, "{oops\n{\"type\":\"end\",\"status\":\"ok\"}\n");
+    FM_ASSERT_FAILS(fm_report_write(log, html_path, &err), &err, FM_ERR_FORMAT, "line 4");
+    /* Diagnose records must match the run's layers. */
+    char text[4096];
+    snprintf(text, sizeof text, "%s%s", RUN_RECORD,
+             "{\"type\":\"diagnose\",\"step\":0,\"layers\":[{\"layer\":1}]}\n");
+    fm_test_write_text(log, text);
+    FM_ASSERT_FAILS(fm_report_write(log, html_path, &err), &err, FM_ERR_FORMAT, "needs 2 layers");
+    fm_test_write_text(log, "{\"type\":\"warning\",\"step\":1,\"message\":\"x\"}\n");
+    FM_ASSERT_FAILS(fm_report_write(log, html_path, &err), &err, FM_ERR_FORMAT, "no run record");
+    FM_ASSERT_FAILS(fm_report_write(fm_test_tmp_path("nothing-here.jsonl"), html_path, &err), &err, FM_ERR_IO,
+                    "nothing-here.jsonl");
+}
+
+/* A heatmap with a negative row or column count is refused (the buffer's
+ * failed flag), not sized from the wrapped count and printed uninitialised. */
+static void test_heatmap_negative_shape(void **state)
+{
+    (void)state;
+    double values[4] = {1, 2, 3, 4};
+    for (int k = 0; k < 2; k++) {
+        svg_heatmap m = {.title = "t", .rows = k ? 2 : -1, .cols = k ? -2 : 2, .values = values,
+                         .x_label = "x", .y_label = "y", .value_label = "v", .width = 400, .height = 300};
+        sbuf o = {0};
+        svg_heatmap_render(&o, &m);
+        assert_true(o.failed);
+        sbuf_free(&o);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_histogram_counts),
+        cmocka_unit_test(test_heatmap_negative_shape),
+        cmocka_unit_test(test_plot_depth_escapes),
+        cmocka_unit_test(test_report_diverged),
+        cmocka_unit_test(test_report_truncated_and_malformed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -19,6 +19,31 @@ void fm_swap_f32(float *values, size_t count)
     }
 }
 
+void fm_swap_u64(uint64_t *values, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        unsigned char b[8];
+        memcpy(b, &values[i], 8);
+        for (int k = 0; k < 4; k++) {
+            unsigned char t = b[k];
+            b[k] = b[7 - k];
+            b[7 - k] = t;
+        }
+        memcpy(&values[i], b, 8);
+    }
+}
+
+int fm_extra_tensor_name_ok(const char *name)
+{
+    size_t len = strlen(name);
+    if (len >= FM_EXTRA_NAME_MAX || (strncmp(name, "optim.", 6) != 0 && strncmp(name, "train.", 6) != 0))
+        return 0;
+    for (size_t i = 6; i < len; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || name[i] == '_'))
+            return 0;
+    return len > 6;
+}
+
 /* ----------------------------------------------------------- tensor table */
 
 const char *const fm_model_extra_names[FM_EXTRA_COUNT] = {"input.mean", "input.std", "target.mean", "target.std"};
@@ -35,14 +60,15 @@ void fm_tensor_table_shapes(fm_model_tensor *t, int n_in, const int *widths, int
 {
     int prev = n_in;
     for (int i = 0; i < n_layers; i++) {
-        t[2 * i] = (fm_model_tensor){.rank = 2, .shape = {(uint64_t)widths[i], (uint64_t)prev}};
+        t[2 * i] = (fm_model_tensor){.rank = 2, .shape = {(uint64_t)widths[i], (uint64_t)prev}, .elsize = 4};
         t[2 * i].count = (uint64_t)widths[i] * (uint64_t)prev;
-        t[2 * i + 1] = (fm_model_tensor){.rank = 1, .shape = {(uint64_t)widths[i], 0}, .count = (uint64_t)widths[i]};
+        t[2 * i + 1] = (fm_model_tensor){.rank = 1, .shape = {(uint64_t)widths[i], 0}, .count = (uint64_t)widths[i],
+                                         .elsize = 4};
         prev = widths[i];
     }
     for (int k = 0; k < FM_EXTRA_COUNT; k++) {
         uint64_t n = (uint64_t)(k < FM_EXTRA_TARGET_MEAN ? n_in : prev);
-        t[2 * n_layers + k] = (fm_model_tensor){.rank = 1, .shape = {n, 0}, .count = n};
+        t[2 * n_layers + k] = (fm_model_tensor){.rank = 1, .shape = {n, 0}, .count = n, .elsize = 4};
     }
 }
 

@@ -46,7 +46,42 @@ typedef struct fm_model_tensor {
     uint64_t begin, end; /* byte offsets in the data section */
     float *data;         /* save: source; load: destination */
     int present;
+    int elsize;          /* bytes per element: 4 (F32) or, for checkpoint tensors, 8 (U64) */
+    int is_extra;        /* a checkpoint tensor (optim.*, train.*): rank 1, F32 or U64 */
 } fm_model_tensor;
+
+/* ------------------------------------------------------ checkpoint tensors */
+
+/* A checkpoint (checkpoint.c) is a model file with a "checkpoint" metadata key
+ * and extra rank-1 tensors whose names start with "optim." or "train.", stored
+ * after the model's own. fm_model_load accepts and skips them in a file that
+ * has the "checkpoint" key, so `fathom info` reads the model part. */
+#define FM_MAX_EXTRA_TENSORS 8
+#define FM_EXTRA_NAME_MAX 32
+
+typedef struct fm_extra_tensor {
+    char name[FM_EXTRA_NAME_MAX];
+    int u64;        /* 1: U64 elements (uint64_t), 0: F32 (float) */
+    uint64_t count; /* elements */
+    void *data;     /* save: source (borrowed); load: malloc'd copy, owned by the caller */
+} fm_extra_tensor;
+
+/* 1 when `name` is a name a checkpoint tensor may have. */
+int fm_extra_tensor_name_ok(const char *name);
+
+/* fm_model_save plus a "checkpoint" metadata string (JSON text, may be NULL)
+ * and n_extra extra tensors (F32 ones must be finite). */
+fm_status fm_model_save_with(const fm_model *model, const char *path, const char *checkpoint_json,
+                             const fm_extra_tensor *extras, int n_extra, fm_error *err);
+
+/* fm_model_load that also hands out the "checkpoint" metadata (a malloc'd
+ * copy, NULL when absent) and the extra tensors (up to FM_MAX_EXTRA_TENSORS,
+ * each data malloc'd). On failure nothing is handed out. */
+fm_status fm_model_load_with(const char *path, fm_model **out, char **checkpoint_json, fm_extra_tensor *extras,
+                             int *n_extra, fm_error *err);
+
+/* Reverse the bytes of each of `count` 8-byte values in place. */
+void fm_swap_u64(uint64_t *values, size_t count);
 
 /* The tensors after the layers' ones, at 2 * n_layers + FM_EXTRA_*. */
 enum { FM_EXTRA_INPUT_MEAN = 0, FM_EXTRA_INPUT_STD, FM_EXTRA_TARGET_MEAN, FM_EXTRA_TARGET_STD, FM_EXTRA_COUNT };

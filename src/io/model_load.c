@@ -59,19 +59,37 @@ typedef struct loader {
     uint64_t seed;
     fm_loss loss;
     const cJSON *input_names, *target_names;
-    fm_model_tensor *t;
+    fm_model_tensor *t; /* 2 * n_layers + FM_EXTRA_COUNT model entries, then the checkpoint tensors */
+    const char *checkpoint; /* the "checkpoint" metadata (a checkpoint file), or NULL */
+    int n_extra;            /* checkpoint tensors found */
+    char extra_names[FM_MAX_EXTRA_TENSORS][FM_EXTRA_NAME_MAX];
+    int want_extras;        /* read their data (fm_model_load_with) rather than skip it */
 } loader;
 
-static fm_status bad(loader *ld, const char *fmt, ...) FM_PRINTF(2, 3);
-static fm_status bad(loader *ld, const char *fmt, ...)
+/* Name of table entry k, model or checkpoint tensor. */
+static void entry_name(const loader *ld, int k, char *buf, size_t size)
+{
+    int n_model = 2 * ld->n_layers + FM_EXTRA_COUNT;
+    if (k >= n_model)
+        snprintf(buf, size, "%s", ld->extra_names[k - n_model]);
+    else
+        fm_tensor_name(k, ld->n_layers, buf, size);
+}
+
+static void report_bad(const loader *ld, const char *fmt, ...) FM_PRINTF(2, 3);
+static void report_bad(const loader *ld, const char *fmt, ...)
 {
     char message[400];
     va_list args;
     va_start(args, fmt);
     vsnprintf(message, sizeof message, fmt, args);
     va_end(args);
-    return fm_fail(ld->err, FM_ERR_FORMAT, "model file %s: %s", ld->path, message);
+    fm_fail(ld->err, FM_ERR_FORMAT, "model file %s: %s", ld->path, message);
 }
+
+/* `return bad(ld, "...", ...);`: reports a malformed file and evaluates to
+ * FM_ERR_FORMAT, visibly so (the analyzer does not follow variadic calls). */
+#define bad(ld, ...) (report_bad((ld), __VA_ARGS__), FM_ERR_FORMAT)
 
 /* The one member `key` of obj: 1 found, 0 absent, -1 given more than once
  * (readers disagree on which duplicate wins, so none is accepted). */
@@ -92,10 +110,10 @@ static int member(const cJSON *obj, const char *key, const cJSON **out)
 static fm_status get_member(loader *ld, const cJSON *obj, const char *where, const char *key, int required,
                             const cJSON **out)
 {
-    int found = member(obj, key, out);
-    if (found < 0)
+    if (member(obj, key, out) < 0)
         return bad(ld, "%s has \"%s\" more than once", where, key);
-    if (!found && required)
+    /* On FM_OK a required member is there: *out is not NULL. */
+    if (!*out && required)
         return bad(ld, "%s has no \"%s\"", where, key);
     return FM_OK;
 }
@@ -240,6 +258,15 @@ static fm_status parse_metadata(loader *ld)
         if (!is_object)
             return bad(ld, "__metadata__ \"training\" is not a JSON object");
     }
+    if ((status = get_string(ld, meta, "__metadata__", "checkpoint", 0, &ld->checkpoint)) != FM_OK)
+        return status;
+    if (ld->checkpoint) {
+        cJSON *checkpoint = fm_json_parse_whole(ld->checkpoint);
+        int is_object = cJSON_IsObject(checkpoint);
+        cJSON_Delete(checkpoint);
+        if (!is_object)
+            return bad(ld, "__metadata__ \"checkpoint\" is not a JSON object");
+    }
     if ((status = get_string(ld, meta, "__metadata__", "model", 1, &model_text)) != FM_OK)
         return status;
     ld->model = fm_json_parse_whole(model_text);
@@ -370,11 +397,25 @@ static fm_status parse_tensor_entry(loader *ld, const char *name, const cJSON *e
         return status;
     if (!cJSON_IsString(dtype))
         return bad(ld, "%s dtype is not a string", where);
-    if (strcmp(dtype->valuestring, "F32") != 0)
-        return bad(ld, "%s has dtype %.20s; only F32 is supported", where, dtype->valuestring);
+    if (t->is_extra && strcmp(dtype->valuestring, "U64") == 0)
+        t->elsize = 8;
+    else if (strcmp(dtype->valuestring, "F32") == 0)
+        t->elsize = 4;
+    else
+        return bad(ld, "%s has dtype %.20s; only F32%s is supported", where, dtype->valuestring,
+                   t->is_extra ? " or U64" : "");
 
     if (!cJSON_IsArray(shape))
         return bad(ld, "%s shape is not an array", where);
+    if (t->is_extra) {
+        /* A checkpoint tensor is a vector of any length; the checkpoint
+         * reader checks the length against the run. */
+        const cJSON *first = cJSON_GetArrayItem(shape, 0);
+        if (cJSON_GetArraySize(shape) != 1 || !integral_in(first, 0, FM_MODEL_MAX_OFFSET / 8))
+            return bad(ld, "%s shape must be [N], one non-negative integer", where);
+        t->rank = 1;
+        t->shape[0] = t->count = (uint64_t)first->valuedouble;
+    }
     fm_text_buf actual = {0};
     int rank = 0, shape_ok = 1;
     fm_tb_puts(&actual, "[");
@@ -409,9 +450,9 @@ static fm_status parse_tensor_entry(loader *ld, const char *name, const cJSON *e
     t->end = (uint64_t)cJSON_GetArrayItem(offsets, 1)->valuedouble;
     if (t->end < t->begin)
         return bad(ld, "%s data_offsets [%" PRIu64 ",%" PRIu64 "] end before they begin", where, t->begin, t->end);
-    if (t->end - t->begin != 4 * t->count)
+    if (t->end - t->begin != (uint64_t)t->elsize * t->count)
         return bad(ld, "%s data_offsets [%" PRIu64 ",%" PRIu64 "] span %" PRIu64 " bytes, its shape needs %" PRIu64,
-                   where, t->begin, t->end, t->end - t->begin, 4 * t->count);
+                   where, t->begin, t->end, t->end - t->begin, (uint64_t)t->elsize * t->count);
     if (t->end > ld->data_size)
         return bad(ld, "%s data_offsets [%" PRIu64 ",%" PRIu64 "] go beyond the data section (%" PRIu64 " bytes)",
                    where, t->begin, t->end, ld->data_size);
@@ -428,7 +469,7 @@ static int compare_begin(const void *a, const void *b)
 static fm_status parse_tensors(loader *ld, fm_model_tensor ***order_out, int *n_present)
 {
     int n_layers = ld->n_layers, n_tensors = 2 * n_layers + FM_EXTRA_COUNT;
-    ld->t = fm_calloc_array((size_t)n_tensors, sizeof *ld->t);
+    ld->t = fm_calloc_array((size_t)n_tensors + FM_MAX_EXTRA_TENSORS, sizeof *ld->t);
     if (!ld->t)
         return fm_fail(ld->err, FM_ERR_NOMEM, "model file %s: out of memory", ld->path);
     fm_tensor_table_shapes(ld->t, ld->n_in, ld->widths, n_layers);
@@ -440,6 +481,16 @@ static fm_status parse_tensors(loader *ld, fm_model_tensor ***order_out, int *n_
         if (strcmp(name, "__metadata__") == 0)
             continue; /* checked (and its uniqueness) by parse_metadata */
         int k = tensor_index(name, n_layers);
+        if (k < 0 && ld->checkpoint && fm_extra_tensor_name_ok(name)) {
+            for (int e = 0; e < ld->n_extra; e++)
+                if (strcmp(ld->extra_names[e], name) == 0)
+                    return bad(ld, "tensor %s appears more than once", name);
+            if (ld->n_extra == FM_MAX_EXTRA_TENSORS)
+                return bad(ld, "more than %d checkpoint tensors", FM_MAX_EXTRA_TENSORS);
+            snprintf(ld->extra_names[ld->n_extra], FM_EXTRA_NAME_MAX, "%s", name);
+            k = n_tensors + ld->n_extra++;
+            ld->t[k].is_extra = 1;
+        }
         if (k < 0)
             return bad(ld, "unexpected tensor \"%.60s\" (the model has %d layers)", name, n_layers);
         if (ld->t[k].present)
@@ -465,10 +516,10 @@ static fm_status parse_tensors(loader *ld, fm_model_tensor ***order_out, int *n_
 
     /* The sizes are now tied to the architecture; the file must hold exactly them. */
     uint64_t total = 0;
-    int count = 0;
-    for (int k = 0; k < n_tensors; k++) {
+    int count = 0, n_entries = n_tensors + ld->n_extra;
+    for (int k = 0; k < n_entries; k++) {
         if (ld->t[k].present) {
-            total += 4 * ld->t[k].count;
+            total += (uint64_t)ld->t[k].elsize * ld->t[k].count;
             count++;
         }
     }
@@ -479,20 +530,21 @@ static fm_status parse_tensors(loader *ld, fm_model_tensor ***order_out, int *n_
         return bad(ld, "%" PRIu64 " trailing bytes after the tensor data (data section %" PRIu64 " bytes, tensors %" PRIu64
                    ")", ld->data_size - total, ld->data_size, total);
 
-    fm_model_tensor **order = fm_alloc_array((size_t)count, sizeof *order);
+    /* An array of pointers into ld->t, sorted by offset: sizeof *order (a pointer) is meant. */
+    fm_model_tensor **order = fm_alloc_array((size_t)count, sizeof *order); // NOLINT(bugprone-sizeof-expression): array of pointers
     if (!order)
         return fm_fail(ld->err, FM_ERR_NOMEM, "model file %s: out of memory", ld->path);
-    for (int k = 0, j = 0; k < n_tensors; k++)
+    for (int k = 0, j = 0; k < n_entries; k++)
         if (ld->t[k].present)
             order[j++] = &ld->t[k];
-    qsort(order, (size_t)count, sizeof *order, compare_begin);
+    qsort(order, (size_t)count, sizeof *order, compare_begin); // NOLINT(bugprone-sizeof-expression): array of pointers
     uint64_t expected_begin = 0;
     status = FM_OK;
     for (int j = 0; j < count && status == FM_OK; j++) {
         char other[48] = "";
-        fm_tensor_name((int)(order[j] - ld->t), n_layers, name, sizeof name);
+        entry_name(ld, (int)(order[j] - ld->t), name, sizeof name);
         if (j > 0)
-            fm_tensor_name((int)(order[j - 1] - ld->t), n_layers, other, sizeof other);
+            entry_name(ld, (int)(order[j - 1] - ld->t), other, sizeof other);
         if (order[j]->begin < expected_begin)
             status = bad(ld, "tensors %s and %s overlap in the data section", other, name);
         else if (order[j]->begin > expected_begin)
@@ -544,7 +596,28 @@ static fm_status load_data(loader *ld, fm_model_tensor **order, int count, fm_mo
     char name[48];
     for (int j = 0; j < count; j++) {
         fm_model_tensor *t = order[j];
-        fm_tensor_name((int)(t - ld->t), n_layers, name, sizeof name);
+        entry_name(ld, (int)(t - ld->t), name, sizeof name);
+        if (t->is_extra) {
+            /* Checkpoint tensors: read for fm_model_load_with, else skipped.
+             * Their sizes were checked against the file's length. */
+            size_t bytes = (size_t)t->count * (size_t)t->elsize;
+            if (!ld->want_extras) {
+                if (fseek(ld->f, (long)bytes, SEEK_CUR) != 0)
+                    return fm_fail(ld->err, FM_ERR_IO, "model file %s: cannot skip tensor %s", ld->path, name);
+                continue;
+            }
+            if (!(t->data = malloc(bytes ? bytes : 1)))
+                return fm_fail(ld->err, FM_ERR_NOMEM, "model file %s: out of memory for tensor %s", ld->path, name);
+            if (fread(t->data, 1, bytes, ld->f) != bytes)
+                return fm_fail(ld->err, FM_ERR_IO, "model file %s: cannot read tensor %s", ld->path, name);
+            if (!fm_host_is_little_endian()) {
+                if (t->elsize == 8)
+                    fm_swap_u64((uint64_t *)(void *)t->data, (size_t)t->count);
+                else
+                    fm_swap_f32(t->data, (size_t)t->count);
+            }
+            continue;
+        }
         if (fread(t->data, 4, (size_t)t->count, ld->f) != (size_t)t->count)
             return fm_fail(ld->err, FM_ERR_IO, "model file %s: cannot read tensor %s (file changed while reading?)",
                            ld->path, name);
@@ -586,13 +659,23 @@ static fm_status load_data(loader *ld, fm_model_tensor **order, int count, fm_mo
 
 fm_status fm_model_load(const char *path, fm_model **out, fm_error *err)
 {
+    return fm_model_load_with(path, out, NULL, NULL, NULL, err);
+}
+
+fm_status fm_model_load_with(const char *path, fm_model **out, char **checkpoint_json, fm_extra_tensor *extras,
+                             int *n_extra, fm_error *err)
+{
+    if (checkpoint_json)
+        *checkpoint_json = NULL;
+    if (n_extra)
+        *n_extra = 0;
     if (!out)
         return fm_fail(err, FM_ERR_ARG, "model load: output pointer is NULL");
     *out = NULL;
     if (!path || !*path)
         return fm_fail(err, FM_ERR_ARG, "model load: no path");
 
-    loader ld = {.path = path, .err = err};
+    loader ld = {.path = path, .err = err, .want_extras = extras != NULL && n_extra != NULL};
     ld.f = fopen(path, "rb");
     if (!ld.f)
         return fm_fail(err, FM_ERR_IO, "cannot open model file %s: %s", path, strerror(errno));
@@ -615,6 +698,28 @@ fm_status fm_model_load(const char *path, fm_model **out, fm_error *err)
         status = fm_fail(err, FM_ERR_NOMEM, "model file %s: out of memory", path);
     if (status == FM_OK)
         status = load_data(&ld, order, count, model);
+    if (status == FM_OK && checkpoint_json && ld.checkpoint && !(*checkpoint_json = fm_strdup(ld.checkpoint)))
+        status = fm_fail(err, FM_ERR_NOMEM, "model file %s: out of memory", path);
+    if (ld.t) {
+        int n_model = 2 * ld.n_layers + FM_EXTRA_COUNT;
+        for (int e = 0; e < ld.n_extra; e++) {
+            fm_model_tensor *t = &ld.t[n_model + e];
+            if (status == FM_OK && ld.want_extras) {
+                snprintf(extras[e].name, sizeof extras[e].name, "%s", ld.extra_names[e]);
+                extras[e].u64 = t->elsize == 8;
+                extras[e].count = t->count;
+                extras[e].data = t->data;
+            } else {
+                free(t->data);
+            }
+        }
+        if (status == FM_OK && ld.want_extras)
+            *n_extra = ld.n_extra;
+    }
+    if (status != FM_OK && checkpoint_json) {
+        free(*checkpoint_json);
+        *checkpoint_json = NULL;
+    }
 
     if (ld.t) {
         for (int k = 2 * ld.n_layers; k < 2 * ld.n_layers + FM_EXTRA_COUNT; k++)

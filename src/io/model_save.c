@@ -180,7 +180,8 @@ static fm_status save_prepare(const fm_model *model, fm_model_tensor *t, int *wi
 /* The JSON header, padded with spaces so that 8 + its length is a multiple of 8
  * (the data section then starts 8-byte aligned, as safetensors recommends). */
 static fm_status build_header(const fm_model *model, const fm_model_tensor *t, int n_tensors, const char *model_text,
-                              fm_text_buf *tb, fm_error *err)
+                              const char *checkpoint_json, const fm_extra_tensor *extras, int n_extra,
+                              uint64_t data_size, fm_text_buf *tb, fm_error *err)
 {
     int n_layers = fm_net_n_layers(model->net);
     fm_tb_puts(tb, "{\"__metadata__\":{\"format\":\"fathom\",\"format_version\":");
@@ -193,6 +194,10 @@ static fm_status build_header(const fm_model *model, const fm_model_tensor *t, i
         fm_tb_puts(tb, ",\"training\":");
         json_string(tb, model->training_json);
     }
+    if (checkpoint_json) {
+        fm_tb_puts(tb, ",\"checkpoint\":");
+        json_string(tb, checkpoint_json);
+    }
     fm_tb_puts(tb, "}");
     for (int k = 0; k < n_tensors; k++) {
         if (!t[k].present)
@@ -202,6 +207,14 @@ static fm_status build_header(const fm_model *model, const fm_model_tensor *t, i
         fm_tensor_shape_text(&t[k], shape, sizeof shape);
         fm_tb_printf(tb, ",\"%s\":{\"dtype\":\"F32\",\"shape\":%s,\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", name,
                   shape, t[k].begin, t[k].end);
+    }
+    /* Checkpoint tensors follow the model's, in the order given. */
+    uint64_t offset = data_size;
+    for (int e = 0; e < n_extra; e++) {
+        uint64_t bytes = extras[e].count * (extras[e].u64 ? 8u : 4u);
+        fm_tb_printf(tb, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%" PRIu64 "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}",
+                     extras[e].name, extras[e].u64 ? "U64" : "F32", extras[e].count, offset, offset + bytes);
+        offset += bytes;
     }
     fm_tb_puts(tb, "}");
     while (!tb->failed && (8 + tb->len) % 8 != 0)
@@ -234,8 +247,26 @@ static int write_f32_le(fm_atomic_file *file, const float *values, uint64_t coun
 
 /* Length field, header and tensors, written atomically (fm_atomic_open): on
  * failure the temporary file is removed and `path` is untouched. */
+/* 8-byte integers in little-endian byte order. */
+static int write_u64_le(fm_atomic_file *file, const uint64_t *values, uint64_t count)
+{
+    if (fm_host_is_little_endian())
+        return fm_atomic_write(file, values, 8 * (size_t)count);
+    uint64_t chunk[512];
+    while (count > 0) {
+        size_t n = count < 512 ? (size_t)count : 512;
+        memcpy(chunk, values, n * 8);
+        fm_swap_u64(chunk, n);
+        if (!fm_atomic_write(file, chunk, 8 * n))
+            return 0;
+        values += n;
+        count -= n;
+    }
+    return 1;
+}
+
 static fm_status write_model_file(const char *path, const fm_text_buf *header, const fm_model_tensor *t,
-                                  int n_tensors, fm_error *err)
+                                  int n_tensors, const fm_extra_tensor *extras, int n_extra, fm_error *err)
 {
     fm_atomic_file file;
     fm_status status = fm_atomic_open(&file, path, err);
@@ -248,11 +279,46 @@ static fm_status write_model_file(const char *path, const fm_text_buf *header, c
     for (int k = 0; ok && k < n_tensors; k++)
         if (t[k].present)
             ok = write_f32_le(&file, t[k].data, t[k].count);
+    for (int e = 0; ok && e < n_extra; e++)
+        ok = extras[e].u64 ? write_u64_le(&file, extras[e].data, extras[e].count)
+                           : write_f32_le(&file, extras[e].data, extras[e].count);
     /* A failed write is reported, and the temporary file removed, by the commit. */
     return fm_atomic_commit(&file, err);
 }
 
+static fm_status check_extras(const char *checkpoint_json, const fm_extra_tensor *extras, int n_extra, fm_error *err)
+{
+    if (n_extra < 0 || n_extra > FM_MAX_EXTRA_TENSORS || (n_extra > 0 && !checkpoint_json))
+        return fm_fail(err, FM_ERR_ARG, "model save: %d extra tensors (at most %d, and only in a checkpoint)", n_extra,
+                       FM_MAX_EXTRA_TENSORS);
+    if (checkpoint_json && !fm_utf8_valid(checkpoint_json))
+        return fm_fail(err, FM_ERR_ARG, "model save: checkpoint metadata is not valid UTF-8");
+    for (int e = 0; e < n_extra; e++) {
+        if (!fm_extra_tensor_name_ok(extras[e].name) || (extras[e].count > 0 && !extras[e].data) ||
+            extras[e].count > ((uint64_t)1 << 50))
+            return fm_fail(err, FM_ERR_ARG, "model save: bad checkpoint tensor \"%.40s\"", extras[e].name);
+        for (int o = 0; o < e; o++)
+            if (strcmp(extras[o].name, extras[e].name) == 0)
+                return fm_fail(err, FM_ERR_ARG, "model save: checkpoint tensor %s given twice", extras[e].name);
+        if (!extras[e].u64) {
+            const float *v = extras[e].data;
+            for (uint64_t i = 0; i < extras[e].count; i++)
+                if (!isfinite(v[i]))
+                    return fm_fail(err, FM_ERR_NUMERIC,
+                                   "model save: %s has a non-finite value (%g) at element %" PRIu64, extras[e].name,
+                                   (double)v[i], i);
+        }
+    }
+    return FM_OK;
+}
+
 fm_status fm_model_save(const fm_model *model, const char *path, fm_error *err)
+{
+    return fm_model_save_with(model, path, NULL, NULL, 0, err);
+}
+
+fm_status fm_model_save_with(const fm_model *model, const char *path, const char *checkpoint_json,
+                             const fm_extra_tensor *extras, int n_extra, fm_error *err)
 {
     if (!model || !model->net)
         return fm_fail(err, FM_ERR_ARG, "model save: no model or no network");
@@ -291,13 +357,16 @@ fm_status fm_model_save(const fm_model *model, const char *path, fm_error *err)
     uint64_t data_size = 0;
     fm_status status = (t && widths) ? FM_OK : fm_fail(err, FM_ERR_NOMEM, "model save: out of memory");
     if (status == FM_OK)
+        status = check_extras(checkpoint_json, extras, n_extra, err);
+    if (status == FM_OK)
         status = save_prepare(model, t, widths, &data_size, err);
     if (status == FM_OK)
         status = model_json_text(model, &model_text, err);
     if (status == FM_OK)
-        status = build_header(model, t, n_tensors, model_text, &header, err);
+        status = build_header(model, t, n_tensors, model_text, checkpoint_json, extras, n_extra, data_size, &header,
+                              err);
     if (status == FM_OK)
-        status = write_model_file(path, &header, t, n_tensors, err);
+        status = write_model_file(path, &header, t, n_tensors, extras, n_extra, err);
     free(header.data);
     cJSON_free(model_text);
     free(widths);

@@ -115,6 +115,11 @@ void fm_optim_free(fm_optim *opt)
 
 const fm_optim_config *fm_optim_get_config(const fm_optim *opt) { return &opt->config; }
 
+long fm_optim_steps(const fm_optim *opt) { return opt->step; }
+void fm_optim_set_steps(fm_optim *opt, long steps) { opt->step = steps; }
+float *fm_optim_buffer(fm_optim *opt, int which) { return which == 0 ? opt->buf1 : which == 1 ? opt->buf2 : NULL; }
+size_t fm_optim_n_params(const fm_optim *opt) { return opt->n; }
+
 static void sgd_step(fm_optim *opt, float *p, const float *g, float lr)
 {
     const fm_optim_config *c = &opt->config;
@@ -173,7 +178,11 @@ void fm_optim_step(fm_optim *opt, float *params, const float *grads, double lr)
 double fm_schedule_lr(const fm_optim_config *c, int epoch, int epochs)
 {
     switch (c->schedule) {
-    case FM_SCHEDULE_STEP: return c->lr * pow(c->gamma, (double)(epoch / c->step_size));
+    case FM_SCHEDULE_STEP: {
+        /* StepLR: one decay per step_size whole epochs (integer division on purpose). */
+        int decays = epoch / c->step_size;
+        return c->lr * pow(c->gamma, (double)decays);
+    }
     case FM_SCHEDULE_COSINE:
         /* CosineAnnealingLR with T_max = epochs, in closed form. */
         if (epochs <= 0)

@@ -5,8 +5,11 @@
  * that explodes, ends training with the place it happened and the last good
  * weights restored, never silently trained through. */
 #include "nn/net_internal.h"
+#include "nn/train_state.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,7 +131,10 @@ fm_status fm_evaluate(fm_net *net, const fm_loss *loss, const fm_dataset *data, 
     return FM_OK;
 }
 
-/* Everything a run needs, allocated before the first step. */
+/* Everything a run needs, allocated before the first step. The run's mutable
+ * state lives in `s`, whose buffers (order, best_params, last_good) the
+ * trainer owns and whose optimiser moments are the optimiser's own, so that a
+ * checkpoint hands out a view without copying or allocating. */
 typedef struct trainer {
     fm_net *net;
     fm_optim *opt;
@@ -138,28 +144,26 @@ typedef struct trainer {
     fm_train_callback on_progress;
     void *user;
     int batch_cap, width;
-    size_t *order;
     float *batch_x, *batch_y, *grad_z;
-    float *best_params;   /* early stopping: best validation weights */
-    float *last_good;     /* weights at the end of the last completed epoch */
     float *before_step;   /* diagnostics: weights before the step */
     fm_layer_stats *stats;
     double *update_ratio;
-    fm_rng shuffle_rng;
-    /* divergence and vanishing-gradient watch */
-    double loss_ema, loss_ema_start, loss_ema_min;
-    int vanishing_checks;
     const char *pending_warning;
+    fm_train_state s;
 } trainer;
+
+static const char VANISHING_WARNING[] =
+    "vanishing gradients: the first layer's weight gradients have stayed many orders of magnitude below the last "
+    "layer's; the early layers barely learn (check the initialisation and the activation, e.g. run fathom probe)";
 
 static void trainer_free(trainer *t)
 {
-    free(t->order);
+    free(t->s.order);
     free(t->batch_x);
     free(t->batch_y);
     free(t->grad_z);
-    free(t->best_params);
-    free(t->last_good);
+    free(t->s.best_params);
+    free(t->s.last_good);
     free(t->before_step);
     free(t->stats);
     free(t->update_ratio);
@@ -170,15 +174,15 @@ static fm_status trainer_alloc(trainer *t, fm_error *err)
     fm_net *net = t->net;
     const int n_in = net->n_in, n_out = fm_net_n_out(net);
     const int diagnose = t->opts->diagnose_every > 0 && t->opts->on_diagnose;
-    t->order = fm_alloc_array(t->train->rows, sizeof *t->order);
+    t->s.order = fm_alloc_array(t->train->rows, sizeof *t->s.order);
     t->batch_x = fm_alloc_array((size_t)t->batch_cap * (size_t)n_in, sizeof *t->batch_x);
     t->batch_y = fm_alloc_array((size_t)t->batch_cap * (size_t)t->width, sizeof *t->batch_y);
     t->grad_z = fm_alloc_array((size_t)t->batch_cap * (size_t)n_out, sizeof *t->grad_z);
-    t->last_good = fm_alloc_array(net->n_params, sizeof *t->last_good);
-    int ok = t->order && t->batch_x && t->batch_y && t->grad_z && t->last_good;
+    t->s.last_good = fm_alloc_array(net->n_params, sizeof *t->s.last_good);
+    int ok = t->s.order && t->batch_x && t->batch_y && t->grad_z && t->s.last_good;
     if (t->val && t->opts->patience > 0) {
-        t->best_params = fm_alloc_array(net->n_params, sizeof *t->best_params);
-        ok = ok && t->best_params;
+        t->s.best_params = fm_alloc_array(net->n_params, sizeof *t->s.best_params);
+        ok = ok && t->s.best_params;
     }
     if (diagnose) {
         t->before_step = fm_alloc_array(net->n_params, sizeof *t->before_step);
@@ -221,7 +225,7 @@ static void gather_batch(trainer *t, size_t first, int batch)
 {
     const int n_in = t->net->n_in, width = t->width;
     for (int r = 0; r < batch; r++) {
-        size_t row = t->order[first + (size_t)r];
+        size_t row = t->s.order[first + (size_t)r];
         memcpy(t->batch_x + (size_t)r * (size_t)n_in, t->train->x + row * (size_t)n_in, (size_t)n_in * sizeof(float));
         memcpy(t->batch_y + (size_t)r * (size_t)width, t->train->y + row * (size_t)width,
                (size_t)width * sizeof(float));
@@ -233,17 +237,17 @@ static void gather_batch(trainer *t, size_t first, int batch)
  * a loss that blows up within the first steps is caught as well. */
 static int loss_exploded(trainer *t, double value, size_t step)
 {
+    fm_train_state *s = &t->s;
     if (!(t->opts->explode_factor > 0.0))
         return 0;
     if (step == 0) {
-        t->loss_ema = t->loss_ema_start = t->loss_ema_min = value;
+        s->loss_ema = s->loss_ema_start = s->loss_ema_min = value;
         return 0;
     }
-    t->loss_ema = 0.95 * t->loss_ema + 0.05 * value;
-    if (t->loss_ema < t->loss_ema_min)
-        t->loss_ema_min = t->loss_ema;
-    return step >= 10 && t->loss_ema > t->opts->explode_factor * t->loss_ema_min &&
-           t->loss_ema > t->loss_ema_start;
+    s->loss_ema = 0.95 * s->loss_ema + 0.05 * value;
+    if (s->loss_ema < s->loss_ema_min)
+        s->loss_ema_min = s->loss_ema;
+    return step >= 10 && s->loss_ema > t->opts->explode_factor * s->loss_ema_min && s->loss_ema > s->loss_ema_start;
 }
 
 /* Vanishing gradients: the first layer's RMS weight gradient far below the
@@ -258,14 +262,12 @@ static void watch_vanishing(trainer *t, fm_train_result *res)
     double rms_first = block_norm(net->grads + first->weight_offset, n_first) / sqrt((double)n_first);
     double rms_last = block_norm(net->grads + last->weight_offset, n_last) / sqrt((double)n_last);
     if (rms_last > 0.0 && rms_first < t->opts->vanish_ratio * rms_last)
-        t->vanishing_checks++;
+        t->s.vanishing_checks++;
     else
-        t->vanishing_checks = 0;
-    if (t->vanishing_checks >= 3) {
+        t->s.vanishing_checks = 0;
+    if (t->s.vanishing_checks >= 3) {
         res->vanishing_warned = 1;
-        t->pending_warning = "vanishing gradients: the first layer's weight gradients have stayed many orders of "
-                             "magnitude below the last layer's; the early layers barely learn (check the "
-                             "initialisation and the activation, e.g. run fathom probe)";
+        t->pending_warning = VANISHING_WARNING;
     }
 }
 
@@ -300,14 +302,16 @@ static void diagnose_after_step(trainer *t)
 
 /* Fill the progress record; a pending warning goes out with the next call
  * of the progress callback (take_warning), not with diagnostics. */
-static void fill_progress(trainer *t, fm_train_progress *p, int epoch, double lr, size_t samples_done,
-                          double start_time, int take_warning)
+static void fill_progress(trainer *t, fm_train_progress *p, int epoch, double lr, double start_time,
+                          size_t start_samples, int take_warning)
 {
     double now = fm_now_seconds();
+    size_t samples_done = t->s.samples_done;
     p->epoch = epoch;
     p->lr = lr;
     p->elapsed_s = now - start_time;
-    p->samples_per_s = p->elapsed_s > 0 ? (double)samples_done / p->elapsed_s : 0.0;
+    /* Speed from this call's samples only: a resumed run starts its clock anew. */
+    p->samples_per_s = p->elapsed_s > 0 ? (double)(samples_done - start_samples) / p->elapsed_s : 0.0;
     double total = (double)t->train->rows * t->opts->epochs;
     p->eta_s = p->samples_per_s > 0 ? (total - (double)samples_done) / p->samples_per_s : 0.0;
     p->warning = take_warning ? t->pending_warning : NULL;
@@ -319,22 +323,189 @@ static void fill_progress(trainer *t, fm_train_progress *p, int epoch, double lr
  * and why it happened. */
 static fm_status diverged(trainer *t, fm_train_result *res, int epoch, double lr, const char *what, fm_error *err)
 {
-    memcpy(t->net->params, t->last_good, t->net->n_params * sizeof(float));
+    memcpy(t->net->params, t->s.last_good, t->net->n_params * sizeof(float));
     res->diverged = 1;
     res->restored_epoch = epoch;
+    t->s.finished = 1;
     return fm_fail(err, FM_ERR_NUMERIC,
                    "training diverged: %s at epoch %d, step %zu (learning rate %g): the gradients exploded; try a "
                    "learning rate about 10 times smaller or gradient clipping; the weights of %s were kept",
                    what, epoch + 1, res->steps + 1, lr, epoch == 0 ? "the start" : "the last completed epoch");
 }
 
+uint64_t fm_train_data_hash(const fm_dataset *data)
+{
+    if (!data || data->rows == 0)
+        return 0;
+    uint64_t h = 1469598103934665603ULL;
+    const uint64_t prime = 1099511628211ULL;
+    h = (h ^ (uint64_t)data->rows) * prime;
+    h = (h ^ (uint64_t)(uint32_t)data->n_in) * prime;
+    h = (h ^ (uint64_t)(uint32_t)data->n_out) * prime;
+    const float *blocks[2] = {data->x, data->y};
+    size_t counts[2] = {data->rows * (size_t)data->n_in, data->y ? data->rows * (size_t)data->n_out : 0};
+    for (int b = 0; b < 2; b++) {
+        for (size_t i = 0; i < counts[b]; i++) {
+            uint32_t bits;
+            memcpy(&bits, &blocks[b][i], 4);
+            h = (h ^ bits) * prime;
+        }
+    }
+    return h;
+}
+
+/* The run's definition, for checkpoints and for checking a resumed state. */
+static void describe_run(trainer *t)
+{
+    fm_train_state *s = &t->s;
+    const fm_train_options *o = t->opts;
+    s->n_params = t->net->n_params;
+    s->rows = t->train->rows;
+    s->val_rows = t->val ? t->val->rows : 0;
+    s->n_in = t->net->n_in;
+    s->n_out = t->width;
+    s->epochs = o->epochs;
+    s->batch = o->batch;
+    s->shuffle = o->shuffle ? 1 : 0;
+    s->patience = o->patience;
+    s->seed = o->seed;
+    s->explode_factor = o->explode_factor;
+    s->optim = *fm_optim_get_config(t->opt);
+    s->train_hash = fm_train_data_hash(t->train);
+    s->val_hash = fm_train_data_hash(t->val);
+    s->optim_m = fm_optim_buffer(t->opt, 0);
+    s->optim_v = fm_optim_buffer(t->opt, 1);
+}
+
+#define MISMATCH(cond, ...)                                                                                         \
+    do {                                                                                                            \
+        if (cond) {                                                                                                 \
+            char detail_[300];                                                                                      \
+            snprintf(detail_, sizeof detail_, __VA_ARGS__);                                                         \
+            return fm_fail(err, FM_ERR_ARG, "cannot resume: %s", detail_);                                        \
+        }                                                                                                           \
+    } while (0)
+
+/* A saved state fits this run only if everything that shapes the run is the
+ * same; the first difference is named. */
+static fm_status check_resume(const fm_train_state *run, const fm_train_state *saved, fm_error *err)
+{
+    MISMATCH(saved->n_params != run->n_params, "the checkpoint's network has %zu parameters, this one %zu",
+             saved->n_params, run->n_params);
+    MISMATCH(saved->n_in != run->n_in || saved->n_out != run->n_out,
+             "the checkpoint's run had %d inputs and %d target columns, this one %d and %d", saved->n_in,
+             saved->n_out, run->n_in, run->n_out);
+    MISMATCH(saved->rows != run->rows, "the checkpoint's run trained on %zu rows, this one on %zu", saved->rows,
+             run->rows);
+    MISMATCH(saved->val_rows != run->val_rows, "the checkpoint's run validated on %zu rows, this one on %zu",
+             saved->val_rows, run->val_rows);
+    MISMATCH(saved->train_hash != run->train_hash,
+             "the training data differ from the checkpoint's run (same size, different values: another file, split "
+             "or standardisation?)");
+    MISMATCH(saved->val_hash != run->val_hash, "the validation data differ from the checkpoint's run");
+    MISMATCH(saved->epochs != run->epochs, "the checkpoint's run has %d epochs, this one %d", saved->epochs,
+             run->epochs);
+    MISMATCH(saved->batch != run->batch, "the checkpoint's run has batch size %d, this one %d", saved->batch,
+             run->batch);
+    MISMATCH(saved->shuffle != run->shuffle, "the checkpoint's run %s shuffle, this one %s",
+             saved->shuffle ? "does" : "does not", run->shuffle ? "does" : "does not");
+    MISMATCH(saved->patience != run->patience, "the checkpoint's run has patience %d, this one %d", saved->patience,
+             run->patience);
+    MISMATCH(saved->seed != run->seed, "the checkpoint's run has seed %llu, this one %llu",
+             (unsigned long long)saved->seed, (unsigned long long)run->seed);
+    MISMATCH(memcmp(&saved->explode_factor, &run->explode_factor, sizeof(double)) != 0,
+             "the checkpoint's run has explode factor %g, this one %g", saved->explode_factor, run->explode_factor);
+    const fm_optim_config *a = &saved->optim, *b = &run->optim;
+    MISMATCH(a->kind != b->kind, "the checkpoint's optimiser is %s, this one %s", fm_optim_name(a->kind),
+             fm_optim_name(b->kind));
+#define SAME_NUMBER(field, label)                                                                                   \
+    MISMATCH(memcmp(&a->field, &b->field, sizeof a->field) != 0, "the checkpoint's %s is %.17g, this run's %.17g", \
+             label, (double)a->field, (double)b->field)
+    SAME_NUMBER(lr, "learning rate");
+    SAME_NUMBER(momentum, "momentum");
+    SAME_NUMBER(dampening, "dampening");
+    SAME_NUMBER(nesterov, "nesterov setting");
+    SAME_NUMBER(beta1, "beta1");
+    SAME_NUMBER(beta2, "beta2");
+    SAME_NUMBER(eps, "epsilon");
+    SAME_NUMBER(weight_decay, "weight decay");
+    SAME_NUMBER(clip_norm, "clipping norm");
+    SAME_NUMBER(schedule, "schedule kind");
+    SAME_NUMBER(step_size, "schedule step size");
+    SAME_NUMBER(gamma, "schedule decay factor");
+    SAME_NUMBER(lr_min, "schedule's final learning rate");
+#undef SAME_NUMBER
+    MISMATCH((saved->optim_m != NULL) != (run->optim_m != NULL) || (saved->optim_v != NULL) != (run->optim_v != NULL),
+             "the checkpoint's optimiser state does not fit the optimiser");
+    MISMATCH((saved->best_params != NULL) != (run->best_params != NULL),
+             "the checkpoint %s best weights for early stopping, this run %s them",
+             saved->best_params ? "has" : "has no", run->best_params ? "needs" : "does not need");
+    MISMATCH(saved->batches != run->batches || saved->epoch < 0 || saved->epoch > saved->epochs ||
+                 saved->batch_index > saved->batches || saved->result.steps != (size_t)saved->optim_steps,
+             "the checkpoint's position (epoch %d, batch %zu of %zu, step %zu) is inconsistent", saved->epoch,
+             saved->batch_index, saved->batches, saved->result.steps);
+    return FM_OK;
+}
+#undef MISMATCH
+
+/* Put a saved state into the run: scalars, buffers, the optimiser and the
+ * network's generator. The weights are the network's (the caller loaded them
+ * from the same checkpoint). */
+static void restore_state(trainer *t, const fm_train_state *saved)
+{
+    fm_train_state *s = &t->s;
+    size_t n = s->n_params;
+    memcpy(s->order, saved->order, s->rows * sizeof *s->order);
+    memcpy(s->last_good, saved->last_good, n * sizeof(float));
+    if (s->best_params)
+        memcpy(s->best_params, saved->best_params, n * sizeof(float));
+    if (s->optim_m)
+        memcpy(s->optim_m, saved->optim_m, n * sizeof(float));
+    if (s->optim_v)
+        memcpy(s->optim_v, saved->optim_v, n * sizeof(float));
+    fm_optim_set_steps(t->opt, saved->optim_steps);
+    t->net->rng = saved->dropout_rng;
+    s->shuffle_rng = saved->shuffle_rng;
+    s->epoch = saved->epoch;
+    s->batch_index = saved->batch_index;
+    s->finished = saved->finished;
+    s->loss_sum = saved->loss_sum;
+    s->loss_rows = saved->loss_rows;
+    s->samples_done = saved->samples_done;
+    s->result = saved->result;
+    s->bad_epochs = saved->bad_epochs;
+    s->val_loss = saved->val_loss;
+    s->val_metric = saved->val_metric;
+    s->loss_ema = saved->loss_ema;
+    s->loss_ema_start = saved->loss_ema_start;
+    s->loss_ema_min = saved->loss_ema_min;
+    s->vanishing_checks = saved->vanishing_checks;
+    t->pending_warning = saved->warning_pending ? VANISHING_WARNING : NULL;
+}
+
+/* Hand the run's state to the checkpoint callback. Only scalars are brought
+ * up to date; the buffers are the run's own. */
+static fm_status take_checkpoint(trainer *t, fm_error *err)
+{
+    if (!t->opts->on_checkpoint)
+        return FM_OK;
+    t->s.dropout_rng = t->net->rng;
+    t->s.optim_steps = fm_optim_steps(t->opt);
+    t->s.warning_pending = t->pending_warning != NULL;
+    fm_error sub = {FM_OK, ""};
+    fm_status st = t->opts->on_checkpoint(&t->s, t->opts->checkpoint_user, &sub);
+    if (st != FM_OK)
+        return fm_fail(err, st, "checkpoint at step %zu failed: %s", t->s.result.steps, sub.message);
+    return FM_OK;
+}
+
 fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_train_options *opts,
                    const fm_dataset *train, const fm_dataset *val, fm_train_callback on_progress, void *user,
                    fm_train_result *result, fm_error *err)
 {
-    fm_train_result res = {0, 0, NAN, NAN, -1, 0, 0, 0, 0};
+    fm_train_result none = {0, 0, NAN, NAN, -1, 0, 0, 0, 0};
     if (result)
-        *result = res;
+        *result = none;
     if (opts->epochs <= 0 || opts->batch <= 0)
         return fm_fail(err, FM_ERR_ARG, "epochs (%d) and batch size (%d) must be positive", opts->epochs, opts->batch);
     fm_status st = check_data(net, loss, train, "training", err);
@@ -342,6 +513,9 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
         st = check_data(net, loss, val, "validation", err);
     if (st != FM_OK)
         return st;
+    if (fm_optim_n_params(opt) != net->n_params)
+        return fm_fail(err, FM_ERR_ARG, "the optimiser was made for %zu parameters, the network has %zu",
+                       fm_optim_n_params(opt), net->n_params);
     trainer t;
     memset(&t, 0, sizeof t);
     t.net = net;
@@ -359,35 +533,55 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
         trainer_free(&t);
         return st;
     }
+    fm_train_state *s = &t.s;
+    const size_t batches = (train->rows + (size_t)t.batch_cap - 1) / (size_t)t.batch_cap;
+    describe_run(&t);
+    s->batches = batches;
+    s->result = none;
+    s->val_loss = NAN;
+    s->val_metric = NAN;
+    if (opts->resume) {
+        st = check_resume(s, opts->resume, err);
+        if (st != FM_OK) {
+            trainer_free(&t);
+            return st;
+        }
+        restore_state(&t, opts->resume);
+    } else {
+        for (size_t i = 0; i < train->rows; i++)
+            s->order[i] = i;
+        fm_rng_seed(&s->shuffle_rng, opts->seed);
+        /* Defined contents before the first validation, for checkpoints. */
+        if (s->best_params)
+            memcpy(s->best_params, net->params, net->n_params * sizeof(float));
+    }
+    fm_train_result *res = &s->result;
+
     const fm_optim_config *config = fm_optim_get_config(opt);
     const int n_out = fm_net_n_out(net);
     const fm_activation *out_act = &net->specs[net->n_layers - 1].act;
     const int diagnose = t.stats != NULL;
     const int check_every = diagnose ? opts->diagnose_every : 50;
-    for (size_t i = 0; i < train->rows; i++)
-        t.order[i] = i;
-    fm_rng_seed(&t.shuffle_rng, opts->seed);
-
-    const size_t batches = (train->rows + (size_t)t.batch_cap - 1) / (size_t)t.batch_cap;
     const double start_time = fm_now_seconds();
+    const size_t start_samples = s->samples_done;
     double last_report = start_time;
-    size_t samples_done = 0;
-    int bad_epochs = 0;
     fm_train_progress prog;
     memset(&prog, 0, sizeof prog);
     prog.epochs = opts->epochs;
     prog.batches = batches;
-    prog.val_loss = NAN;
-    prog.val_metric = NAN;
 
-    for (int epoch = 0; epoch < opts->epochs && st == FM_OK; epoch++) {
+    while (s->epoch < opts->epochs && !s->finished && st == FM_OK) {
+        const int epoch = s->epoch;
         double lr = fm_schedule_lr(config, epoch, opts->epochs);
-        memcpy(t.last_good, net->params, net->n_params * sizeof(float));
-        if (opts->shuffle)
-            shuffle(t.order, train->rows, &t.shuffle_rng);
-        double loss_sum = 0.0;
-        size_t loss_rows = 0;
-        for (size_t bi = 0; bi < batches; bi++) {
+        if (s->batch_index == 0) {
+            memcpy(s->last_good, net->params, net->n_params * sizeof(float));
+            if (opts->shuffle)
+                shuffle(s->order, train->rows, &s->shuffle_rng);
+            s->loss_sum = 0.0;
+            s->loss_rows = 0;
+        }
+        while (s->batch_index < batches) {
+            const size_t bi = s->batch_index;
             size_t first = bi * (size_t)t.batch_cap;
             int batch = (int)(train->rows - first < (size_t)t.batch_cap ? train->rows - first : (size_t)t.batch_cap);
             gather_batch(&t, first, batch);
@@ -398,110 +592,191 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
             double value;
             st = fm_loss_compute(loss, out_act, last->z, last->a, t.batch_y, batch, n_out, &value, t.grad_z, err);
             if (st == FM_ERR_NUMERIC) {
-                st = diverged(&t, &res, epoch, lr, isnan(value) ? "the loss became NaN" : "the loss became infinite",
+                st = diverged(&t, res, epoch, lr, isnan(value) ? "the loss became NaN" : "the loss became infinite",
                               err);
                 break;
             }
             if (st != FM_OK)
                 break;
-            if (loss_exploded(&t, value, res.steps)) {
+            if (loss_exploded(&t, value, res->steps)) {
                 char what[160];
-                snprintf(what, sizeof what, "the loss (smoothed) grew to %.4g, %.0f times its minimum %.4g", t.loss_ema,
-                         t.loss_ema / t.loss_ema_min, t.loss_ema_min);
-                st = diverged(&t, &res, epoch, lr, what, err);
+                snprintf(what, sizeof what, "the loss (smoothed) grew to %.4g, %.0f times its minimum %.4g",
+                         s->loss_ema, s->loss_ema / s->loss_ema_min, s->loss_ema_min);
+                st = diverged(&t, res, epoch, lr, what, err);
                 break;
             }
             st = fm_net_backward(net, t.batch_x, t.grad_z, err);
             if (st != FM_OK)
                 break;
-            int diagnose_now = diagnose && res.steps % (size_t)opts->diagnose_every == 0;
+            int diagnose_now = diagnose && res->steps % (size_t)opts->diagnose_every == 0;
             if (diagnose_now)
                 diagnose_before_step(&t, batch);
-            if (res.steps % (size_t)check_every == 0)
-                watch_vanishing(&t, &res);
+            if (res->steps % (size_t)check_every == 0)
+                watch_vanishing(&t, res);
             double norm = fm_clip_grad_norm(net->grads, net->n_params, config->clip_norm);
             if (!isfinite(norm)) {
-                st = diverged(&t, &res, epoch, lr,
+                st = diverged(&t, res, epoch, lr,
                               isnan(norm) ? "the gradient became NaN" : "the gradient became infinite", err);
                 break;
             }
             fm_optim_step(opt, net->params, net->grads, lr);
-            loss_sum += value * batch;
-            loss_rows += (size_t)batch;
-            samples_done += (size_t)batch;
+            s->loss_sum += value * batch;
+            s->loss_rows += (size_t)batch;
+            s->samples_done += (size_t)batch;
             prog.batch_loss = value;
             if (diagnose_now) {
                 diagnose_after_step(&t);
                 prog.batch_index = bi + 1;
-                prog.step = res.steps;
-                prog.train_loss = loss_sum / (double)loss_rows;
+                prog.step = res->steps;
+                prog.train_loss = s->loss_sum / (double)s->loss_rows;
                 prog.end_of_epoch = 0;
-                fill_progress(&t, &prog, epoch, lr, samples_done, start_time, 0);
+                prog.val_loss = s->val_loss;
+                prog.val_metric = s->val_metric;
+                fill_progress(&t, &prog, epoch, lr, start_time, start_samples, 0);
                 opts->on_diagnose(&prog, t.stats, t.update_ratio, net->n_layers, opts->diagnose_user);
             }
-            res.steps++;
+            res->steps++;
+            s->batch_index = bi + 1;
+            int stop = 0;
             if (on_progress) {
                 double now = fm_now_seconds();
                 if ((now - last_report >= opts->progress_interval || t.pending_warning) && bi + 1 < batches) {
                     last_report = now;
                     prog.batch_index = bi + 1;
-                    prog.step = res.steps;
-                    prog.train_loss = loss_sum / (double)loss_rows;
+                    prog.step = res->steps;
+                    prog.train_loss = s->loss_sum / (double)s->loss_rows;
                     prog.end_of_epoch = 0;
-                    fill_progress(&t, &prog, epoch, lr, samples_done, start_time, 1);
-                    if (on_progress(&prog, user)) {
-                        st = fm_fail(err, FM_ERR_STOPPED, "training stopped by the caller at epoch %d", epoch + 1);
-                        break;
-                    }
+                    prog.val_loss = s->val_loss;
+                    prog.val_metric = s->val_metric;
+                    fill_progress(&t, &prog, epoch, lr, start_time, start_samples, 1);
+                    if (on_progress(&prog, user))
+                        stop = 1;
                 }
+            }
+            int stop_here = opts->stop_after_step > 0 && res->steps >= opts->stop_after_step;
+            if (stop || stop_here || (opts->checkpoint_every > 0 && res->steps % opts->checkpoint_every == 0)) {
+                st = take_checkpoint(&t, err);
+                if (st != FM_OK)
+                    break;
+            }
+            if (stop || stop_here) {
+                st = fm_fail(err, FM_ERR_STOPPED, "training stopped %s at epoch %d, step %zu",
+                             stop ? "by the caller" : "as asked", epoch + 1, res->steps);
+                break;
             }
         }
         if (st != FM_OK)
             break;
         /* The parameters can overflow without the loss noticing yet. */
         if (!all_finite(net->params, net->n_params)) {
-            st = diverged(&t, &res, epoch, lr, "the weights became non-finite", err);
+            st = diverged(&t, res, epoch, lr, "the weights became non-finite", err);
             break;
         }
-        res.epochs_run = epoch + 1;
-        res.final_train_loss = loss_sum / (double)loss_rows;
+        res->epochs_run = epoch + 1;
+        res->final_train_loss = s->loss_sum / (double)s->loss_rows;
         if (t.val) {
             double val_loss, val_metric;
             st = fm_evaluate(net, loss, t.val, &val_loss, &val_metric, err);
             if (st != FM_OK)
                 break;
-            prog.val_loss = val_loss;
-            prog.val_metric = val_metric;
-            if (res.best_epoch < 0 || val_loss < res.best_val_loss) {
-                res.best_val_loss = val_loss;
-                res.best_epoch = epoch;
-                bad_epochs = 0;
-                if (t.best_params)
-                    memcpy(t.best_params, net->params, net->n_params * sizeof(float));
+            s->val_loss = val_loss;
+            s->val_metric = val_metric;
+            if (res->best_epoch < 0 || val_loss < res->best_val_loss) {
+                res->best_val_loss = val_loss;
+                res->best_epoch = epoch;
+                s->bad_epochs = 0;
+                if (s->best_params)
+                    memcpy(s->best_params, net->params, net->n_params * sizeof(float));
             } else {
-                bad_epochs++;
+                s->bad_epochs++;
             }
         }
+        /* The epoch is complete: the state moves to the next one before the
+         * callback, so that a stop here resumes with the next epoch. */
+        if (t.val && opts->patience > 0 && s->bad_epochs >= opts->patience)
+            res->stopped_early = 1;
+        s->epoch = epoch + 1;
+        s->batch_index = 0;
+        if (res->stopped_early || s->epoch >= opts->epochs)
+            s->finished = 1;
         if (on_progress) {
             prog.batch_index = batches;
-            prog.step = res.steps;
-            prog.train_loss = res.final_train_loss;
+            prog.step = res->steps;
+            prog.train_loss = res->final_train_loss;
             prog.end_of_epoch = 1;
-            fill_progress(&t, &prog, epoch, lr, samples_done, start_time, 1);
+            prog.val_loss = s->val_loss;
+            prog.val_metric = s->val_metric;
+            fill_progress(&t, &prog, epoch, lr, start_time, start_samples, 1);
             if (on_progress(&prog, user)) {
-                st = fm_fail(err, FM_ERR_STOPPED, "training stopped by the caller after epoch %d", epoch + 1);
+                st = take_checkpoint(&t, err);
+                if (st == FM_OK)
+                    st = fm_fail(err, FM_ERR_STOPPED, "training stopped by the caller after epoch %d", epoch + 1);
                 break;
             }
         }
-        if (t.val && opts->patience > 0 && bad_epochs >= opts->patience) {
-            res.stopped_early = 1;
-            break;
-        }
     }
-    if (t.best_params && res.best_epoch >= 0 && (st == FM_OK || st == FM_ERR_STOPPED))
-        memcpy(net->params, t.best_params, net->n_params * sizeof(float));
-    trainer_free(&t);
+    if (s->best_params && res->best_epoch >= 0 && (st == FM_OK || st == FM_ERR_STOPPED))
+        memcpy(net->params, s->best_params, net->n_params * sizeof(float));
     if (result)
-        *result = res;
+        *result = *res;
+    trainer_free(&t);
     return st;
+}
+
+/* ------------------------------------------------------ state accessors */
+
+int fm_train_state_epoch(const fm_train_state *state) { return state->epoch; }
+size_t fm_train_state_batch(const fm_train_state *state) { return state->batch_index; }
+size_t fm_train_state_steps(const fm_train_state *state) { return state->result.steps; }
+int fm_train_state_finished(const fm_train_state *state) { return state->finished; }
+
+void fm_train_state_free(fm_train_state *state)
+{
+    if (!state)
+        return;
+    if (state->owns) {
+        free(state->order);
+        free(state->optim_m);
+        free(state->optim_v);
+        free(state->best_params);
+        free(state->last_good);
+    }
+    free(state);
+}
+
+/* ------------------------------------------------------ memory estimate */
+
+static uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+static uint64_t sat_mul(uint64_t a, uint64_t b) { return a != 0 && b > UINT64_MAX / a ? UINT64_MAX : a * b; }
+
+uint64_t fm_train_memory_estimate(int n_in, const fm_layer_spec *layers, int n_layers, int batch, int optim_buffers,
+                                  int early_stopping, size_t train_rows)
+{
+    uint64_t params = 0, units = 0, dropout_units = 0;
+    uint64_t prev = n_in > 0 ? (uint64_t)n_in : 0;
+    for (int l = 0; l < n_layers; l++) {
+        uint64_t width = layers[l].n_out > 0 ? (uint64_t)layers[l].n_out : 0;
+        params = sat_add(params, sat_add(sat_mul(width, prev), width));
+        units = sat_add(units, width);
+        if (layers[l].dropout > 0.0 && l + 1 < n_layers)
+            dropout_units = sat_add(dropout_units, width);
+        prev = width;
+    }
+    /* params and grads, optimiser moments, last good (and best) weights */
+    uint64_t copies = 2u + (uint64_t)(optim_buffers > 0 ? optim_buffers : 0) + 1u + (early_stopping ? 1u : 0u);
+    uint64_t bytes = sat_mul(sat_mul(params, copies), sizeof(float));
+    uint64_t b = batch > 0 ? (uint64_t)batch : 0;
+    /* z, a, dL/dz per unit and sample; dropout's output and mask; the batch copies */
+    uint64_t per_sample = sat_add(sat_mul(units, 3), sat_mul(dropout_units, 2));
+    per_sample = sat_add(per_sample, sat_add(sat_mul(prev, 2), (uint64_t)(n_in > 0 ? n_in : 0)));
+    bytes = sat_add(bytes, sat_mul(sat_mul(b, per_sample), sizeof(float)));
+    return sat_add(bytes, sat_mul((uint64_t)train_rows, sizeof(size_t)));
+}
+
+uint64_t fm_physical_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0)
+        return 0;
+    return sat_mul((uint64_t)pages, (uint64_t)page);
 }

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harnesses of tests/fuzz with clang (ASan + UBSan) in
+# build-fuzz/ and runs each for FUZZ_SECONDS (default 45) from its committed
+# seed corpus. Exits non-zero on any finding (crash, sanitizer report, leak,
+# timeout, or a memory blow-up), leaving the input in build-fuzz/artifacts/NAME/.
+# A finding becomes a regression test: copy the input to
+# tests/fuzz/regressions/NAME/ (fuzz_replay_NAME runs it in every ctest).
+#   FUZZ_SECONDS=60 scripts/fuzz.sh [NAME...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${FUZZ_SECONDS:-45}
+jobs=$(nproc 2>/dev/null || echo 2)
+build=build-fuzz
+
+CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFATHOM_FUZZ=ON -DFATHOM_TESTS=OFF >/dev/null
+harnesses=("$@")
+if [ ${#harnesses[@]} -eq 0 ]; then
+    harnesses=(model_load csv npy idx spec) # add netcdf and segy here once their harnesses exist
+fi
+targets=()
+for name in "${harnesses[@]}"; do targets+=(--target "fuzz_$name"); done
+cmake --build "$build" -j"$jobs" "${targets[@]}"
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export OPENBLAS_NUM_THREADS=1
+status=0
+for name in "${harnesses[@]}"; do
+    work="$build/corpus/$name"
+    artifacts="$build/artifacts/$name/"
+    mkdir -p "$work" "$artifacts"
+    cp -n tests/fuzz/corpus/"$name"/* "$work"/ 2>/dev/null || true
+    [ -d tests/fuzz/regressions/"$name" ] && cp -n tests/fuzz/regressions/"$name"/* "$work"/ 2>/dev/null || true
+    echo "fuzzing $name for ${seconds}s"
+    if ! "$build/tests/fuzz/fuzz_$name" "$work" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+        -malloc_limit_mb=1024 -artifact_prefix="$artifacts" -print_final_stats=1 >"$build/fuzz_$name.log" 2>&1; then
+        echo "FINDING in $name: see $build/fuzz_$name.log and $artifacts" >&2
+        grep -E "ERROR|SUMMARY|runtime error|Test unit written" "$build/fuzz_$name.log" | head -20 >&2 || true
+        status=1
+    else
+        grep -E "stat::number_of_executed_units|stat::new_units_added" "$build/fuzz_$name.log" | tr '\n' ' '
+        echo
+    fi
+done
+exit $status

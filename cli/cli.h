@@ -58,12 +58,22 @@ int cmd_info(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_lr_find(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_baseline(int argc, char **argv);
+int cmd_synth_seismic(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
-/* Read the data a model applies to: for CSV the model's input columns by name
- * (and its target columns when with_targets and present), for other formats
- * `inputs`/`targets` specs or all columns. Values stay in original units. */
+/* Read the data a model applies to: the model's stored input encoding (its
+ * training settings' "encoding") or, for CSV and NetCDF, its input columns by
+ * name; its target columns when with_targets and present (NetCDF: always, as
+ * the target variable gives the grid); for other formats `inputs`/`targets`
+ * specs or all columns. Values stay in original units. */
 fm_status cli_read_model_data(const fm_model *model, const char *path, const char *target_path, const char *inputs,
                               const char *targets, int with_targets, int skip_bad, fm_dataset **out, fm_error *err);
+
+/* The file part of a data path "PATH#SPLIT:part" (malloc'd; NULL when out of memory). */
+char *cli_data_file(const char *path);
+/* 1 when the data path names a NetCDF file (.nc, .cdf, .nc4, .netcdf). */
+int cli_is_netcdf(const char *path);
 
 /* Report of a model's quality on data with standardised inputs and targets in original units:
  * prints loss, and RMSE per target or accuracy, to stdout. Returns FM_OK or an error. */

@@ -210,8 +210,8 @@ static fm_status build_specs(const lr_args *a, const fm_loss *loss, int n_out, f
         free(widths);
         return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
     }
-    fm_activation act, out_act;
-    fm_init init;
+    fm_activation act = fm_activation_default(FM_ACT_RELU), out_act = fm_activation_default(FM_ACT_LINEAR);
+    fm_init init = {FM_INIT_AUTO, 0, 0.0};
     const char *out_name = a->output_act ? a->output_act
                            : loss->kind == FM_LOSS_CROSS_ENTROPY ? "softmax"
                            : loss->kind == FM_LOSS_BCE           ? "sigmoid"

@@ -11,12 +11,17 @@ static const char *const COMMAND = "predict";
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: fathom predict --model MODEL --data FILE --out FILE.csv|FILE.npy [options]\n"
+    fprintf(out, "usage: fathom predict --model MODEL --data FILE --out FILE.csv|.npy|.nc|.sgy [options]\n"
                  "\n"
                  "  --model FILE      model written by fathom train\n"
-                 "  --data FILE       inputs: CSV (columns found by the model's input names), NPY or IDX\n"
-                 "  --inputs COLS     input columns, when the file's names differ from the model's\n"
-                 "  --out FILE        predictions: CSV (with header) or NPY (float32), chosen by extension\n"
+                 "  --data FILE       inputs: CSV (columns found by the model's input names), NPY, IDX,\n"
+                 "                    NetCDF (the model's target variable gives the grid) or SEG-Y;\n"
+                 "                    FILE#SPLIT:test keeps one part of a split (e.g. grid.nc#lonband:test)\n"
+                 "  --inputs COLS     input columns or encoding, when they differ from the model's\n"
+                 "  --out FILE        predictions: CSV (with header) or NPY (float32), chosen by extension;\n"
+                 "                    .nc from NetCDF data: the same grid with VAR_prediction and\n"
+                 "                    VAR_residual (prediction - truth), fill values elsewhere;\n"
+                 "                    .sgy from SEG-Y data: predicted traces of the same geometry\n"
                  "  --skip-bad-rows   skip rows with missing values instead of failing (they get no prediction)\n"
                  "  --threads N       BLAS threads\n"
                  "  --help            this text\n"
@@ -29,6 +34,34 @@ static int ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Predictions of a SEG-Y input as traces of the same geometry (first output;
+ * samples without a row are 0). */
+static fm_status write_segy(const char *data_path, const char *out_path, const fm_dataset *data, const float *pred,
+                            int n_out, fm_error *err)
+{
+    char *file = cli_data_file(data_path);
+    float *traces = NULL;
+    size_t n_traces = 0;
+    int n_samples = 0, interval = 0;
+    fm_status st = file ? fm_segy_read_traces(file, &traces, &n_traces, &n_samples, &interval, err)
+                        : fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+    free(file);
+    if (st != FM_OK)
+        return st;
+    size_t cells = n_traces * (size_t)n_samples;
+    memset(traces, 0, cells * sizeof *traces);
+    for (size_t r = 0; r < data->rows && st == FM_OK; r++) {
+        if (data->grid_index[r] >= cells)
+            st = fm_error_set(err, FM_ERR_ARG, "%s: sample %zu lies outside the traces of %s", out_path, r, data_path);
+        else
+            traces[data->grid_index[r]] = pred[r * (size_t)n_out];
+    }
+    if (st == FM_OK)
+        st = fm_segy_write_traces(out_path, traces, n_traces, n_samples, interval, err);
+    free(traces);
+    return st;
 }
 
 int cmd_predict(int argc, char **argv)
@@ -64,8 +97,11 @@ int cmd_predict(int argc, char **argv)
         return cli_usage_error(COMMAND, "unexpected argument \"%s\"", argv[optind]);
     if (!model_path || !data_path || !out_path)
         return cli_usage_error(COMMAND, "--model, --data and --out are required");
-    if (!ends_with(out_path, ".csv") && !ends_with(out_path, ".npy"))
-        return cli_usage_error(COMMAND, "--out \"%s\" must end in .csv or .npy", out_path);
+    int to_netcdf = ends_with(out_path, ".nc"), to_segy = ends_with(out_path, ".sgy") || ends_with(out_path, ".segy");
+    if (!ends_with(out_path, ".csv") && !ends_with(out_path, ".npy") && !to_netcdf && !to_segy)
+        return cli_usage_error(COMMAND, "--out \"%s\" must end in .csv, .npy, .nc or .sgy", out_path);
+    if (to_netcdf && !cli_is_netcdf(data_path))
+        return cli_usage_error(COMMAND, "--out %s: NetCDF output needs NetCDF --data (its grid is copied)", out_path);
     cli_set_threads((int)threads);
 
     fm_error err = {FM_OK, ""};
@@ -76,7 +112,7 @@ int cmd_predict(int argc, char **argv)
     int cols = 0;
     fm_status st = fm_model_load(model_path, &model, &err);
     if (st == FM_OK)
-        st = cli_read_model_data(model, data_path, NULL, inputs, NULL, 0, skip_bad, &data, &err);
+        st = cli_read_model_data(model, data_path, NULL, inputs, NULL, to_netcdf, skip_bad, &data, &err);
     if (st != FM_OK)
         goto done;
     if (data->skipped)
@@ -128,10 +164,25 @@ int cmd_predict(int argc, char **argv)
     } else if (model->target_std) {
         fm_unstandardize(model->target_std, pred, data->rows);
     }
-    if (ends_with(out_path, ".csv"))
+    if ((to_netcdf || to_segy) && (classification || !data->grid_index)) {
+        st = fm_error_set(&err, FM_ERR_ARG, "--out %s: gridded output needs regression and gridded (NetCDF or SEG-Y) data",
+                          out_path);
+    } else if (to_netcdf) {
+        char *file = cli_data_file(data_path);
+        const char *grid_var = model->out_names && model->n_target_names ? model->out_names[0] : NULL;
+        if (!file || !grid_var)
+            st = fm_error_set(&err, FM_ERR_ARG, "%s: the model names no target variable to take the grid from", model_path);
+        else
+            st = fm_netcdf_write_predictions(file, grid_var, out_path, data->grid_index, data->rows, n_out, names, table,
+                                             data->y && data->n_out == n_out ? data->y : NULL, &err);
+        free(file);
+    } else if (to_segy) {
+        st = write_segy(data_path, out_path, data, table, n_out, &err);
+    } else if (ends_with(out_path, ".csv")) {
         st = fm_csv_write(out_path, table, data->rows, cols, names, &err);
-    else
+    } else {
         st = fm_npy_write(out_path, table, data->rows, cols, &err);
+    }
     if (st == FM_OK)
         printf("wrote %zu predictions to %s\n", data->rows, out_path);
 

@@ -29,6 +29,8 @@ static void usage(FILE *out)
             "  --targets COLS         target columns (regression) or the class-label column\n"
             "  --val-data FILE        validation data (same columns); default: a split of --data\n"
             "  --val-split F          fraction held out for validation (default 0.1; 0 for none)\n"
+            "  --split RULE           validate on a held-out split instead: random10, lonband (longitude bands\n"
+            "                         0-10, 100-110, 200-210, 300-310 E) or random:F, by each cell's grid index\n"
             "  --skip-bad-rows        skip rows with missing or non-numeric values (counted) instead of failing\n"
             "network:\n"
             "  --layers SPEC          hidden widths: 64,64,64 or 256x8 or 256x4,128 (default 64,64)\n"
@@ -59,7 +61,15 @@ static void usage(FILE *out)
             "diagnostics:\n"
             "  --diagnose N           per-layer statistics every N steps into the run log, and a diagnosis at the end\n"
             "  --log FILE             JSON Lines run log (default with --diagnose: the model's name with .jsonl)\n"
+            "  --report FILE          render the run log as an HTML page at the end (fathom report)\n"
             "  --explode-factor F     stop when the smoothed loss exceeds F times its minimum (default 100; 0: off)\n"
+            "checkpoints:\n"
+            "  --checkpoint FILE      checkpoint file (default: the model's name with .ckpt, or the --resume file)\n"
+            "  --checkpoint-every N   write a checkpoint every N optimiser steps (atomically)\n"
+            "  --resume FILE          continue the run saved in a checkpoint; give the same data and options\n"
+            "                         (the architecture comes from the checkpoint)\n"
+            "  On SIGINT/SIGTERM the current step finishes, a checkpoint and the model are written, and\n"
+            "  fathom exits with status 7.\n"
             "output:\n"
             "  --out FILE             model file to write (default model.safetensors)\n"
             "  --quiet                no progress display\n"
@@ -67,11 +77,13 @@ static void usage(FILE *out)
 }
 
 typedef struct train_args {
-    const char *data, *target_data, *inputs, *targets, *val_data, *out, *from;
+    const char *data, *target_data, *inputs, *targets, *val_data, *out, *from, *split;
     const char *layers, *act, *init, *output_act, *loss, *optimizer, *schedule;
     double val_split, dropout, lr, momentum, beta1, beta2, eps, weight_decay, clip_norm, explode_factor;
     long diagnose;
-    const char *log;
+    const char *log, *report;
+    const char *checkpoint, *resume;
+    long checkpoint_every;
     int have_lr, have_weight_decay, nesterov, skip_bad, quiet;
     long classes, batch, epochs, patience, threads;
     unsigned long long seed;
@@ -81,20 +93,23 @@ typedef struct train_args {
 } train_args;
 
 static volatile sig_atomic_t interrupted = 0;
+/* The first SIGINT/SIGTERM asks training to stop after its step (and write a
+ * checkpoint); a second one acts as if there were no handler. */
 static void on_signal(int sig)
 {
-    (void)sig;
     interrupted = 1;
+    signal(sig, SIG_DFL);
 }
 
 static int parse_args(int argc, char **argv, train_args *a)
 {
     enum {
-        OPT_DATA = 256, OPT_TARGET_DATA, OPT_INPUTS, OPT_TARGETS, OPT_VAL_DATA, OPT_VAL_SPLIT, OPT_SKIP_BAD,
+        OPT_DATA = 256, OPT_SPLIT, OPT_TARGET_DATA, OPT_INPUTS, OPT_TARGETS, OPT_VAL_DATA, OPT_VAL_SPLIT, OPT_SKIP_BAD,
         OPT_LAYERS, OPT_ACT, OPT_INIT, OPT_ACT_AT, OPT_INIT_AT, OPT_OUTPUT_ACT, OPT_DROPOUT, OPT_CLASSES, OPT_FROM,
         OPT_LOSS, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_NESTEROV, OPT_BETA1, OPT_BETA2, OPT_EPS,
         OPT_WEIGHT_DECAY, OPT_CLIP, OPT_SCHEDULE, OPT_BATCH, OPT_EPOCHS, OPT_PATIENCE, OPT_SEED, OPT_THREADS,
-        OPT_OUT, OPT_QUIET, OPT_HELP, OPT_DIAGNOSE, OPT_LOG, OPT_EXPLODE
+        OPT_OUT, OPT_QUIET, OPT_HELP, OPT_DIAGNOSE, OPT_LOG, OPT_EXPLODE, OPT_CHECKPOINT, OPT_CHECKPOINT_EVERY,
+        OPT_RESUME, OPT_REPORT
     };
     static const struct option options[] = {
         {"data", required_argument, 0, OPT_DATA},
@@ -103,6 +118,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"targets", required_argument, 0, OPT_TARGETS},
         {"val-data", required_argument, 0, OPT_VAL_DATA},
         {"val-split", required_argument, 0, OPT_VAL_SPLIT},
+        {"split", required_argument, 0, OPT_SPLIT},
         {"skip-bad-rows", no_argument, 0, OPT_SKIP_BAD},
         {"layers", required_argument, 0, OPT_LAYERS},
         {"act", required_argument, 0, OPT_ACT},
@@ -132,8 +148,11 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"out", required_argument, 0, OPT_OUT},
         {"quiet", no_argument, 0, OPT_QUIET},
         {"diagnose", required_argument, 0, OPT_DIAGNOSE},
-        {"log", required_argument, 0, OPT_LOG},
+        {"log", required_argument, 0, OPT_LOG},          {"report", required_argument, 0, OPT_REPORT},
         {"explode-factor", required_argument, 0, OPT_EXPLODE},
+        {"checkpoint", required_argument, 0, OPT_CHECKPOINT},
+        {"checkpoint-every", required_argument, 0, OPT_CHECKPOINT_EVERY},
+        {"resume", required_argument, 0, OPT_RESUME},
         {"help", no_argument, 0, OPT_HELP},
         {0, 0, 0, 0},
     };
@@ -162,6 +181,14 @@ static int parse_args(int argc, char **argv, train_args *a)
                 return cli_usage_error(COMMAND, "--val-split \"%s\" must be a number in [0, 0.9]", optarg);
             break;
         case OPT_SKIP_BAD: a->skip_bad = 1; break;
+        case OPT_SPLIT: {
+            fm_holdout holdout;
+            fm_error split_err = {FM_OK, ""};
+            if (fm_holdout_parse(optarg, &holdout, &split_err) != FM_OK)
+                return cli_usage_error(COMMAND, "--split: %s", split_err.message);
+            a->split = optarg;
+            break;
+        }
         case OPT_LAYERS: a->layers = optarg; break;
         case OPT_ACT: a->act = optarg; break;
         case OPT_INIT: a->init = optarg; break;
@@ -247,10 +274,17 @@ static int parse_args(int argc, char **argv, train_args *a)
                 return cli_usage_error(COMMAND, "--diagnose \"%s\" must be a positive number of steps", optarg);
             break;
         case OPT_LOG: a->log = optarg; break;
+        case OPT_REPORT: a->report = optarg; break;
         case OPT_EXPLODE:
             if (!cli_parse_double(optarg, 0.0, 1e300, &a->explode_factor) || (a->explode_factor > 0 && a->explode_factor <= 1))
                 return cli_usage_error(COMMAND, "--explode-factor \"%s\" must be 0 (off) or a number above 1", optarg);
             break;
+        case OPT_CHECKPOINT: a->checkpoint = optarg; break;
+        case OPT_CHECKPOINT_EVERY:
+            if (!cli_parse_int(optarg, 1, 2000000000, &a->checkpoint_every))
+                return cli_usage_error(COMMAND, "--checkpoint-every \"%s\" must be a positive number of steps", optarg);
+            break;
+        case OPT_RESUME: a->resume = optarg; break;
         case 'h':
         case OPT_HELP: usage(stdout); return -1;
         case '?':
@@ -266,10 +300,16 @@ static int parse_args(int argc, char **argv, train_args *a)
         return cli_usage_error(COMMAND, "unexpected argument \"%s\"", argv[optind]);
     if (!a->data)
         return cli_usage_error(COMMAND, "--data is required");
+    if (a->report && !a->log && !a->diagnose)
+        return cli_usage_error(COMMAND, "--report renders the run log: add --diagnose N or --log FILE");
+    if (a->resume && a->from)
+        return cli_usage_error(COMMAND, "give either --resume or --from, not both");
     if (a->from && (a->layers || a->act || a->init || a->n_act_overrides || a->n_init_overrides || a->output_act))
         return cli_usage_error(COMMAND, "--from takes the architecture from the model; drop --layers, --act, --init");
     if (a->target_data && a->targets)
         return cli_usage_error(COMMAND, "give either --targets or --target-data, not both");
+    if (a->split && a->val_data)
+        return cli_usage_error(COMMAND, "give either --split or --val-data, not both");
     return 0;
 }
 
@@ -330,8 +370,8 @@ static fm_status build_specs(const train_args *a, const fm_loss *loss, int n_out
     fm_layer_spec *specs = calloc((size_t)n_layers, sizeof *specs);
     if (!specs)
         return fm_error_set(err, FM_ERR_NOMEM, "cannot allocate layer list");
-    fm_activation hidden_act, output_act;
-    fm_init init;
+    fm_activation hidden_act = fm_activation_default(FM_ACT_RELU), output_act = fm_activation_default(FM_ACT_LINEAR);
+    fm_init init = {FM_INIT_AUTO, 0, 0.0};
     fm_status st = fm_activation_parse(a->act ? a->act : "relu", &hidden_act, err);
     if (st == FM_OK)
         st = fm_init_parse(a->init ? a->init : "auto", &init, err);
@@ -454,7 +494,7 @@ static fm_status count_classes(const fm_dataset *ds, long *classes, fm_error *er
 }
 
 static char *training_json(const train_args *a, const fm_optim_config *oc, const fm_train_result *res,
-                           size_t train_rows, size_t val_rows)
+                           size_t train_rows, size_t val_rows, const char *encoding)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
@@ -486,6 +526,11 @@ static char *training_json(const train_args *a, const fm_optim_config *oc, const
         cJSON_AddNumberToObject(o, "best_val_loss", res->best_val_loss);
     if (a->from)
         cJSON_AddStringToObject(o, "fine_tuned_from", a->from);
+    /* The input encoding the reader applied: predict, eval and probe apply it again. */
+    if (encoding)
+        cJSON_AddStringToObject(o, "encoding", encoding);
+    if (a->split)
+        cJSON_AddStringToObject(o, "split", a->split);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;
@@ -511,6 +556,100 @@ static char **copy_names(char *const *names, int n)
     return copy;
 }
 
+/* "model.safetensors" -> "model" + suffix (malloc'd). */
+static char *path_with_suffix(const char *out, const char *suffix)
+{
+    size_t len = strlen(out);
+    const char *ext = ".safetensors";
+    size_t ext_len = strlen(ext);
+    if (len > ext_len && strcmp(out + len - ext_len, ext) == 0)
+        len -= ext_len;
+    char *path = malloc(len + strlen(suffix) + 1);
+    if (path) {
+        memcpy(path, out, len);
+        path[len] = '\0';
+        strcat(path, suffix);
+    }
+    return path;
+}
+
+typedef struct checkpoint_target {
+    const fm_model *model;
+    const char *path;
+    size_t written;
+} checkpoint_target;
+
+static fm_status write_checkpoint(const fm_train_state *state, void *user, fm_error *err)
+{
+    checkpoint_target *target = user;
+    fm_status st = fm_checkpoint_save(target->path, target->model, state, err);
+    if (st == FM_OK)
+        target->written++;
+    return st;
+}
+
+/* With --resume, architecture options (when given) must describe the
+ * checkpoint's network; the first difference is named. */
+static fm_status check_architecture(const train_args *a, const fm_loss *loss, const fm_net *net, fm_error *err)
+{
+    if (!(a->layers || a->act || a->init || a->n_act_overrides || a->n_init_overrides || a->output_act ||
+          a->dropout > 0.0))
+        return FM_OK;
+    fm_layer_spec *specs = NULL;
+    int n_layers = 0;
+    fm_status st = build_specs(a, loss, fm_net_n_out(net), &specs, &n_layers, err);
+    if (st != FM_OK)
+        return st;
+    if (n_layers != fm_net_n_layers(net))
+        st = fm_error_set(err, FM_ERR_ARG, "cannot resume: the options describe %d layers, the checkpoint's network has %d",
+                          n_layers, fm_net_n_layers(net));
+    for (int l = 0; st == FM_OK && l < n_layers; l++) {
+        const fm_layer_spec *have = fm_net_layer(net, l);
+        char want_text[96], have_text[96];
+        if (specs[l].n_out != have->n_out)
+            st = fm_error_set(err, FM_ERR_ARG, "cannot resume: layer %d has width %d in the options, %d in the checkpoint",
+                              l + 1, specs[l].n_out, have->n_out);
+        fm_activation_format(&specs[l].act, want_text, sizeof want_text);
+        fm_activation_format(&have->act, have_text, sizeof have_text);
+        if (st == FM_OK && strcmp(want_text, have_text) != 0)
+            st = fm_error_set(err, FM_ERR_ARG, "cannot resume: layer %d has activation %s in the options, %s in the checkpoint",
+                              l + 1, want_text, have_text);
+        fm_init_format(&specs[l].init, want_text, sizeof want_text);
+        fm_init_format(&have->init, have_text, sizeof have_text);
+        if (st == FM_OK && strcmp(want_text, have_text) != 0)
+            st = fm_error_set(err, FM_ERR_ARG, "cannot resume: layer %d has initialiser %s in the options, %s in the checkpoint",
+                              l + 1, want_text, have_text);
+        if (st == FM_OK && l + 1 < n_layers && specs[l].dropout != have->dropout)
+            st = fm_error_set(err, FM_ERR_ARG, "cannot resume: layer %d has dropout %g in the options, %g in the checkpoint",
+                              l + 1, specs[l].dropout, have->dropout);
+    }
+    free(specs);
+    return st;
+}
+
+/* Refuse a network that cannot fit in this machine's memory, before allocating it. */
+static fm_status check_memory(const fm_dataset *train, const fm_layer_spec *specs, int n_layers, int batch,
+                              const fm_optim_config *oc, int early_stopping, fm_error *err)
+{
+    int buffers = oc->kind != FM_OPTIM_SGD ? 2 : oc->momentum > 0.0 ? 1 : 0;
+    int cap = (size_t)batch < train->rows ? batch : (int)train->rows;
+    uint64_t need = fm_train_memory_estimate(train->n_in, specs, n_layers, cap, buffers, early_stopping, train->rows);
+    uint64_t have = fm_physical_memory();
+    if (have == 0 || need <= have)
+        return FM_OK;
+    double params = 0.0;
+    int prev = train->n_in;
+    for (int l = 0; l < n_layers; l++) {
+        params += ((double)prev + 1.0) * specs[l].n_out;
+        prev = specs[l].n_out;
+    }
+    return fm_error_set(err, FM_ERR_ARG,
+                        "the network needs about %.3g GiB to train (%.3g parameters, with gradients, optimiser "
+                        "state and batch buffers) but this machine has %.3g GiB of memory; use fewer or narrower "
+                        "layers or a smaller batch",
+                        (double)need / 1073741824.0, params, (double)have / 1073741824.0);
+}
+
 int cmd_train(int argc, char **argv)
 {
     train_args a;
@@ -529,6 +668,8 @@ int cmd_train(int argc, char **argv)
     fm_loss loss;
     run_log log = {NULL, NULL, 0};
     fm_layer_stats *last_stats = NULL;
+    fm_train_state *resume_state = NULL;
+    char *checkpoint_owned = NULL;
     char *log_path_owned = NULL;
     const char *log_path = a.log;
     if (!log_path && a.diagnose) {
@@ -546,8 +687,18 @@ int cmd_train(int argc, char **argv)
         log_path = log_path_owned;
     }
 
-    if (a.from) {
-        st = fm_model_load(a.from, &model, &err);
+    const char *source = a.from ? a.from : a.resume;
+    const char *checkpoint_path = a.checkpoint ? a.checkpoint : a.resume;
+    if (!checkpoint_path) {
+        checkpoint_owned = path_with_suffix(a.out, ".ckpt");
+        if (!checkpoint_owned) {
+            st = fm_error_set(&err, FM_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        checkpoint_path = checkpoint_owned;
+    }
+    if (source) {
+        st = a.resume ? fm_checkpoint_load(a.resume, &model, &resume_state, &err) : fm_model_load(a.from, &model, &err);
         if (st == FM_OK && strcmp(a.loss, "mse") != 0) {
             fm_loss wanted;
             st = fm_loss_parse(a.loss, &wanted, &err);
@@ -572,7 +723,7 @@ int cmd_train(int argc, char **argv)
 
     /* Data: with --from, a CSV is read by the model's column names. */
     fm_read_options read_opts = {a.inputs, a.targets, a.skip_bad};
-    if (model && !a.target_data) {
+    if (model && !a.target_data && !a.resume) {
         st = cli_read_model_data(model, a.data, NULL, a.inputs, a.targets, 1, a.skip_bad, &all, &err);
     } else {
         st = fm_data_read(a.data, a.target_data, &read_opts, &all, &err);
@@ -592,6 +743,12 @@ int cmd_train(int argc, char **argv)
         if (st == FM_OK && (val->n_in != train->n_in || val->n_out != train->n_out))
             st = fm_error_set(&err, FM_ERR_ARG, "%s has %d inputs and %d targets; the training data has %d and %d",
                          a.val_data, val->n_in, val->n_out, train->n_in, train->n_out);
+    } else if (a.split) {
+        /* Validate on the held-out cells of a geoscience split (fm_holdout). */
+        fm_holdout holdout;
+        st = fm_holdout_parse(a.split, &holdout, &err);
+        if (st == FM_OK)
+            st = fm_dataset_split_holdout(all, &holdout, &train, &val, &err);
     } else {
         st = fm_dataset_split(all, a.val_split, a.seed, &train, &val, &err);
     }
@@ -645,6 +802,12 @@ int cmd_train(int argc, char **argv)
         st = build_specs(&a, &loss, n_out, &specs, &n_spec_layers, &err);
         if (st == FM_OK)
             st = fm_loss_check(&loss, &specs[n_spec_layers - 1].act, &err);
+        fm_optim_config early_oc;
+        if (st == FM_OK)
+            st = build_optimizer_config(&a, &early_oc, &err);
+        if (st == FM_OK)
+            st = check_memory(train, specs, n_spec_layers, (int)a.batch, &early_oc, a.patience > 0 && val && val->rows,
+                              &err);
         if (st == FM_OK)
             st = fm_net_create(train->n_in, specs, n_spec_layers, a.seed, &model->net, &err);
         if (st == FM_OK)
@@ -658,7 +821,9 @@ int cmd_train(int argc, char **argv)
         model->n_target_names = model->out_names ? train->n_out : 0;
     } else if (fm_net_n_in(model->net) != train->n_in || fm_net_n_out(model->net) != n_out) {
         st = fm_error_set(&err, FM_ERR_ARG, "the data has %d inputs and %d outputs; the model %s has %d and %d",
-                     train->n_in, n_out, a.from, fm_net_n_in(model->net), fm_net_n_out(model->net));
+                     train->n_in, n_out, source, fm_net_n_in(model->net), fm_net_n_out(model->net));
+        goto done;
+    } else if (a.resume && (st = check_architecture(&a, &loss, model->net, &err)) != FM_OK) {
         goto done;
     }
     if (model->input_std) {
@@ -686,6 +851,11 @@ int cmd_train(int argc, char **argv)
     to.seed = a.seed;
     to.progress_interval = 0.1;
     to.explode_factor = a.explode_factor;
+    checkpoint_target ck = {model, checkpoint_path, 0};
+    to.checkpoint_every = (size_t)a.checkpoint_every;
+    to.on_checkpoint = write_checkpoint;
+    to.checkpoint_user = &ck;
+    to.resume = resume_state;
     int n_layers = fm_net_n_layers(model->net);
     progress_state ps = {isatty(STDERR_FILENO), a.quiet, classification || loss.kind == FM_LOSS_BCE, &log,
                          model->net, NULL, n_layers, 0, 0};
@@ -705,7 +875,7 @@ int cmd_train(int argc, char **argv)
         if (st != FM_OK)
             goto done;
         fm_train_result none = {0, 0, NAN, NAN, -1, 0, 0, 0, 0};
-        char *settings = training_json(&a, &oc, &none, train->rows, val ? val->rows : 0);
+        char *settings = training_json(&a, &oc, &none, train->rows, val ? val->rows : 0, train->encoding);
         char loss_text[64];
         fm_loss_format(&loss, loss_text, sizeof loss_text);
         run_log_start(&log, model->net, loss_text, settings, a.data, train->rows, val ? val->rows : 0);
@@ -736,9 +906,12 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     if (train_status == FM_ERR_STOPPED)
-        fprintf(stderr, "fathom train: interrupted after %zu steps; saving the model as it is\n", res.steps);
+        fprintf(stderr,
+                "fathom train: interrupted after %zu steps; checkpoint written to %s (continue with --resume %s); "
+                "saving the model as it is\n",
+                res.steps, checkpoint_path, checkpoint_path);
 
-    json = training_json(&a, &oc, &res, train->rows, val ? val->rows : 0);
+    json = training_json(&a, &oc, &res, train->rows, val ? val->rows : 0, train->encoding);
     free(model->training_json);
     model->training_json = json;
     json = NULL;
@@ -780,12 +953,18 @@ int cmd_train(int argc, char **argv)
             fprintf(stderr, "fathom train: %s\n", log_err.message);
         else if (log_path)
             printf("run log written to %s\n", log_path);
+        if (a.report && log_path && fm_report_write(log_path, a.report, &log_err) == FM_OK)
+            printf("report written to %s\n", a.report);
+        else if (a.report)
+            fprintf(stderr, "fathom train: %s\n", log_err.message);
     }
 
 done:
     rc = st == FM_OK ? EXIT_OK : cli_report(COMMAND, &err);
     run_log_close(&log, NULL);
     free(log_path_owned);
+    free(checkpoint_owned);
+    fm_train_state_free(resume_state);
     free(last_stats);
     free(json);
     free(specs);

@@ -160,10 +160,43 @@ static char *join_names(char *const *names, int n)
     return spec;
 }
 
+/* The file part of "PATH#SPLIT:part" (see fm_data_read), malloc'd. */
+char *cli_data_file(const char *path)
+{
+    const char *hash = strrchr(path, '#');
+    FILE *f = hash ? fopen(path, "rb") : NULL;
+    if (f)
+        fclose(f);
+    size_t n = hash && !f ? (size_t)(hash - path) : strlen(path);
+    char *file = malloc(n + 1);
+    if (file) {
+        memcpy(file, path, n);
+        file[n] = '\0';
+    }
+    return file;
+}
+
+static int has_suffix(const char *path, const char *suffix)
+{
+    size_t n = strlen(path), m = strlen(suffix);
+    return n >= m && strcmp(path + n - m, suffix) == 0;
+}
+
+int cli_is_netcdf(const char *path)
+{
+    char *file = cli_data_file(path);
+    int yes = file && (has_suffix(file, ".nc") || has_suffix(file, ".cdf") || has_suffix(file, ".nc4") ||
+                       has_suffix(file, ".netcdf"));
+    free(file);
+    return yes;
+}
+
 static int is_csv(const char *path)
 {
-    size_t n = strlen(path);
-    return n >= 4 && strcmp(path + n - 4, ".csv") == 0;
+    char *file = cli_data_file(path);
+    int yes = file && has_suffix(file, ".csv");
+    free(file);
+    return yes;
 }
 
 fm_status cli_read_model_data(const fm_model *model, const char *path, const char *target_path, const char *inputs,
@@ -173,13 +206,30 @@ fm_status cli_read_model_data(const fm_model *model, const char *path, const cha
     fm_read_options opts = {inputs, targets, skip_bad};
     char *input_spec = NULL, *target_spec = NULL;
     int n_in = fm_net_n_in(model->net);
-    if (is_csv(path) && !inputs && model->in_names) {
+    /* A model trained on encoded inputs carries its encoding: the raw columns
+     * it names are read and encoded the same way. */
+    fm_encoding *enc = NULL;
+    fm_status st = fm_model_encoding(model, &enc, err);
+    if (st != FM_OK)
+        return st;
+    int named = is_csv(path) || cli_is_netcdf(path);
+    if (!inputs && enc) {
+        input_spec = fm_encoding_format(enc);
+        if (!input_spec) {
+            fm_encoding_free(enc);
+            return fm_error_set(err, FM_ERR_NOMEM, "cannot build the column list");
+        }
+        opts.inputs = input_spec;
+    } else if (named && !inputs && model->in_names) {
         input_spec = join_names(model->in_names, n_in);
         if (!input_spec)
             return fm_error_set(err, FM_ERR_NOMEM, "cannot build the column list");
         opts.inputs = input_spec;
     }
-    if (is_csv(path) && with_targets && !targets && !target_path && model->out_names) {
+    fm_encoding_free(enc);
+    /* NetCDF samples are the cells of the target variable, with or without
+     * the targets wanted. */
+    if (named && (with_targets || cli_is_netcdf(path)) && !targets && !target_path && model->out_names) {
         target_spec = join_names(model->out_names, model->n_target_names);
         if (!target_spec) {
             free(input_spec);
@@ -187,7 +237,7 @@ fm_status cli_read_model_data(const fm_model *model, const char *path, const cha
         }
         opts.targets = target_spec;
     }
-    fm_status st = fm_data_read(path, with_targets ? target_path : NULL, &opts, out, err);
+    st = fm_data_read(path, with_targets ? target_path : NULL, &opts, out, err);
     free(input_spec);
     free(target_spec);
     if (st != FM_OK)

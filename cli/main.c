@@ -43,13 +43,16 @@ static void print_help(FILE *out)
             "usage: fathom COMMAND [OPTIONS]     (fathom COMMAND --help for its options)\n"
             "\n"
             "commands:\n"
-            "  train     train a network on CSV, NPY or IDX data and save it as a model file\n"
-            "  predict   apply a model to data and write predictions (CSV or NPY)\n"
+            "  train     train a network on CSV, NPY, IDX, NetCDF or SEG-Y data and save it as a model file\n"
+            "  predict   apply a model to data and write predictions (CSV, NPY, NetCDF or SEG-Y)\n"
             "  eval      loss and RMSE or accuracy of a model on data with targets\n"
             "  info      print what a model file holds\n"
             "  probe     per-layer variance, saturation, dead units and gradients beside theory\n"
             "  lr-find   learning-rate range test: the loss as the rate grows, and a suggested rate\n"
             "  demo      a short tour: signal propagation at initialisation, then training\n"
+            "  report    a run log as a self-contained HTML page of plots\n"
+            "  baseline  mean, linear and k-nearest-neighbour baselines on a held-out split (NetCDF grids)\n"
+            "  synth-seismic  synthetic seismic by the convolutional model, written as SEG-Y\n"
             "\n"
             "exit status:\n"
             "  0 success                 4 malformed input file\n"
@@ -79,7 +82,8 @@ int main(int argc, char **argv)
         const char *name;
         int (*run)(int, char **);
     } commands[] = {{"train", cmd_train}, {"predict", cmd_predict}, {"eval", cmd_eval}, {"info", cmd_info}, {"probe", cmd_probe},
-                    {"lr-find", cmd_lr_find}, {"demo", cmd_demo}};
+                    {"lr-find", cmd_lr_find}, {"demo", cmd_demo}, {"report", cmd_report},
+                    {"baseline", cmd_baseline}, {"synth-seismic", cmd_synth_seismic}};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(command, commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);

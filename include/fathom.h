@@ -90,6 +90,7 @@ typedef enum fm_act_kind {
     FM_ACT_SILU,       /* z * sigmoid(z) */
     FM_ACT_SOFTPLUS,   /* log(1 + e^z) */
     FM_ACT_SOFTMAX,    /* output layer only, fused with cross-entropy */
+    FM_ACT_SINE,       /* sin(omega0 z), SIREN (Sitzmann et al. 2020); alpha = omega0 (default 30) */
     FM_ACT_COUNT
 } fm_act_kind;
 
@@ -106,7 +107,7 @@ typedef struct fm_activation {
 fm_activation fm_activation_default(fm_act_kind kind);
 
 /* Parse "NAME" or "NAME:P1[,P2]": e.g. "relu", "leaky_relu:0.2", "elu:1.0",
- * "selu" or "selu:ALPHA,LAMBDA" (the lecture's swapped pair is
+ * "sine" or "sine:OMEGA0" (default 30), "selu" or "selu:ALPHA,LAMBDA" (the lecture's swapped pair is
  * "selu:1.0507009873554805,1.6732632423543772"). */
 fm_status fm_activation_parse(const char *spec, fm_activation *out, fm_error *err);
 
@@ -150,6 +151,11 @@ typedef enum fm_init_kind {
                          * Var[W] = gain^2 / max(n_in, n_out); gain = param (default 1) */
     FM_INIT_TORCH,      /* PyTorch's nn.Linear default: U(+-1/sqrt(n_in)),
                          * Var[W] = 1 / (3 n_in); bias U(+-1/sqrt(n_in)) too */
+    FM_INIT_SIREN,      /* SIREN hidden layers (Sitzmann et al. 2020): U(+-sqrt(6/n_in)/omega0),
+                         * Var[W] = 2 / (n_in omega0^2), omega0 the layer's sine
+                         * parameter (1 for other activations); `auto` for sine */
+    FM_INIT_SIREN_FIRST,/* SIREN first layer: U(+-1/n_in), Var[W] = 1 / (3 n_in^2), so that
+                         * omega0 z spans several periods over inputs in [-1, 1] */
     FM_INIT_COUNT
 } fm_init_kind;
 
@@ -167,7 +173,9 @@ void fm_init_format(const fm_init *init, char *buf, size_t size);
 
 /* The concrete initialiser that `auto` means for an activation:
  * relu, gelu, silu, softplus, elu: he; leaky_relu: he with its slope;
- * selu, linear, tanh: lecun; sigmoid, softmax: glorot. Always normal. */
+ * selu, linear, tanh: lecun; sigmoid, softmax: glorot; sine: siren (uniform,
+ * the hidden-layer rule: give the first layer siren_first with --init-at 1=siren_first).
+ * Normal except for siren. */
 fm_init fm_init_auto_for(const fm_activation *act);
 
 /* The weight variance an initialiser gives a layer (auto resolved with act). */
@@ -312,6 +320,16 @@ fm_status fm_optim_create(const fm_optim_config *config, size_t n_params, fm_opt
 void fm_optim_free(fm_optim *opt);
 const fm_optim_config *fm_optim_get_config(const fm_optim *opt);
 
+/* The optimiser's state, for checkpoints (see "checkpoints and resume"):
+ * steps taken, and its moment buffers of n_params floats each (which 0: SGD's
+ * momentum buffer or Adam's first moment; which 1: Adam's second moment), or
+ * NULL when the optimiser keeps none. Borrowed; writable, so that a resumed
+ * run can put a saved state back. */
+long fm_optim_steps(const fm_optim *opt);
+void fm_optim_set_steps(fm_optim *opt, long steps);
+float *fm_optim_buffer(fm_optim *opt, int which);
+size_t fm_optim_n_params(const fm_optim *opt);
+
 /* One update of params from grads with learning rate lr (PyTorch's rules). */
 void fm_optim_step(fm_optim *opt, float *params, const float *grads, double lr);
 
@@ -335,6 +353,18 @@ typedef struct fm_dataset {
     char **in_names;  /* n_in names (may be NULL) */
     char **out_names; /* n_out names (may be NULL) */
     size_t skipped;   /* rows skipped as bad (when asked to skip) */
+    /* Gridded data (NetCDF, SEG-Y); NULL for plain tables. Per row: the
+     * row-major index of the sample in the source variable (the split rules
+     * hash it), and its longitude in degrees wrapped to [0, 360) (NaN when
+     * the grid has no longitude axis). fm_dataset_split and
+     * fm_dataset_split_holdout carry them along. */
+    uint64_t *grid_index;
+    double *lon;
+    /* The input encoding the reader applied (canonical fm_encoding spec,
+     * e.g. "lat:div:90,lon:sincos,depth:log1p,fourier:64:1:1"), or NULL when
+     * the inputs are the columns as they are. fathom train stores it in the
+     * model's training settings under "encoding". */
+    char *encoding;
 } fm_dataset;
 
 void fm_dataset_free(fm_dataset *ds); /* frees the contents and the struct */
@@ -374,9 +404,29 @@ fm_status fm_npy_write(const char *path, const float *data, size_t rows, int col
  * label files give one column. */
 fm_status fm_idx_read_matrix(const char *path, int scale, float **data, size_t *rows, int *cols, fm_error *err);
 
-/* Read any supported format by extension (.csv, .npy, .idx/.gz/-ubyte).
- * When target_path is not NULL the targets come from that file (all its
- * columns) and `opts->targets` must be NULL. */
+/* Read any supported format by extension (.csv, .npy, .idx/.gz/-ubyte,
+ * NetCDF .nc/.cdf/.nc4, SEG-Y .sgy/.segy). When target_path is not NULL the
+ * targets come from that file (all its columns) and `opts->targets` must be
+ * NULL.
+ *  - opts->inputs may be an encoding spec (see fm_encoding): the reader
+ *    selects the raw columns, applies the encoding and records it in
+ *    ds->encoding.
+ *  - NetCDF: --targets names the gridded variable(s); one row per cell where
+ *    every selected variable is valid (not its own _FillValue/missing_value,
+ *    not NaN; the others are counted in ds->skipped). Inputs are the
+ *    variable's coordinate axes, by their names in the file or as lon, lat,
+ *    depth, time (found by the CF attributes units/axis/standard_name and
+ *    Ferret's names), or other variables on the same grid. Longitudes are
+ *    wrapped to [0, 360); a duplicated wrap-around column (last = first + 360)
+ *    is left out. Rows keep their grid index and longitude.
+ *  - SEG-Y: one row per trace sample; inputs "window:W" (W odd: the W samples
+ *    centred on it, zero beyond the trace ends; default 1), optionally with
+ *    "trace", "time" (ms) and the trace-header fields cdp_x, cdp_y, offset,
+ *    iline, xline, e.g. "window:31,time". No targets: use --target-data with a
+ *    second SEG-Y file of the same geometry.
+ *  - "PATH#SPLIT:train" or "PATH#SPLIT:test" (SPLIT a fm_holdout spec, e.g.
+ *    "levitus.cdf#lonband:test") keeps only that part of the rows (when PATH
+ *    itself, with the '#', is not an existing file). */
 fm_status fm_data_read(const char *path, const char *target_path, const fm_read_options *opts,
                        fm_dataset **out, fm_error *err);
 
@@ -429,6 +479,14 @@ typedef struct fm_train_progress fm_train_progress;
 typedef void (*fm_diagnose_callback)(const fm_train_progress *progress, const fm_layer_stats *stats,
                                      const double *update_ratio, int n_layers, void *user);
 
+/* The complete state of a training run between two steps (defined with
+ * "checkpoints and resume" below). */
+typedef struct fm_train_state fm_train_state;
+/* Called at checkpoint moments with a borrowed view of the run's state (valid
+ * during the call; the network's parameters are the run's current ones). A
+ * status other than FM_OK stops training with that status and message. */
+typedef fm_status (*fm_checkpoint_callback)(const fm_train_state *state, void *user, fm_error *err);
+
 typedef struct fm_train_options {
     int epochs;
     int batch;
@@ -447,6 +505,18 @@ typedef struct fm_train_options {
      * the first layer's weights stays below vanish_ratio times the last
      * layer's for 3 checks in a row (0: off; default 1e-5). */
     double vanish_ratio;
+    /* Checkpoints and resume (see that section). on_checkpoint is called
+     * after every checkpoint_every-th optimiser step (0: never), when training
+     * stops at stop_after_step steps (0: no such stop; returns FM_ERR_STOPPED),
+     * and when a progress callback stops it. */
+    size_t checkpoint_every;
+    size_t stop_after_step;
+    fm_checkpoint_callback on_checkpoint;
+    void *checkpoint_user;
+    /* Not NULL: continue this saved state (fm_checkpoint_load) instead of
+     * starting afresh; it must come from a run with the same options, data
+     * and optimiser settings, or FM_ERR_ARG names the difference. Borrowed. */
+    const fm_train_state *resume;
 } fm_train_options;
 
 fm_train_options fm_train_options_default(void);
@@ -500,6 +570,53 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
  * standardised outputs) of a dataset. */
 fm_status fm_evaluate(fm_net *net, const fm_loss *loss, const fm_dataset *data, double *loss_value,
                       double *metric, fm_error *err);
+
+/* ------------------------------------------------------ checkpoints and resume */
+
+/* A checkpoint is the model file of a run in progress plus everything needed to
+ * continue it bit-identically (docs/formats.md, "Checkpoint files"): the
+ * optimiser's moments and step count, the dropout and shuffle RNGs, the epoch,
+ * the batch within it and the epoch's shuffle order, the running epoch loss,
+ * the early-stopping state (best loss and epoch, bad epochs, best weights),
+ * the last-good weights kept for divergence, the explosion detector, and the
+ * run's defining options with fingerprints of its training and validation data.
+ *
+ * Typical use: set fm_train_options.on_checkpoint to a function that calls
+ * fm_checkpoint_save; later, fm_checkpoint_load, create an optimiser with the
+ * same configuration, set fm_train_options.resume and call fm_train with the
+ * same data and options. Resuming gives the weights an uninterrupted run would
+ * have, bit for bit, on the same build and BLAS thread count. */
+
+/* Where a state stands: the epoch in progress (0-based; epochs when done),
+ * batches of it already done, and global optimiser steps taken. */
+int fm_train_state_epoch(const fm_train_state *state);
+size_t fm_train_state_batch(const fm_train_state *state);
+size_t fm_train_state_steps(const fm_train_state *state);
+/* 1 when the run it describes has nothing left to do (finished or stopped early). */
+int fm_train_state_finished(const fm_train_state *state);
+void fm_train_state_free(fm_train_state *state); /* a loaded state; NULL is fine */
+
+/* Write `model` (its network holds the run's current weights) and `state`
+ * atomically to `path` (temporary file, fsync, rename, directory fsync): at
+ * any instant `path` holds the previous checkpoint or this one, complete.
+ * fm_model_load and `fathom info` read the model part of a checkpoint. */
+fm_status fm_checkpoint_save(const char *path, const fm_model *model, const fm_train_state *state, fm_error *err);
+
+/* Load a checkpoint: the model (as fm_model_load) and the training state,
+ * each validated against the other. Caller frees both. */
+fm_status fm_checkpoint_load(const char *path, fm_model **model, fm_train_state **state, fm_error *err);
+
+/* Bytes a training run needs, estimated from the architecture before anything
+ * is allocated: parameters and gradients, the optimiser's moments, the kept
+ * weight copies (last good; best, with early stopping), the per-batch buffers
+ * of every layer (z, a, dL/dz, and dropout's two) and the shuffle order. The
+ * sum saturates at UINT64_MAX rather than overflowing. optim_buffers: 0 plain
+ * SGD, 1 SGD with momentum, 2 Adam(W). */
+uint64_t fm_train_memory_estimate(int n_in, const fm_layer_spec *layers, int n_layers, int batch, int optim_buffers,
+                                  int early_stopping, size_t train_rows);
+
+/* Physical memory of this machine in bytes (sysconf), 0 when unknown. */
+uint64_t fm_physical_memory(void);
 
 /* ------------------------------------------------------------------ theory */
 
@@ -680,6 +797,144 @@ fm_status fm_lr_range_test(fm_net *net, const fm_optim_config *config, const fm_
  * FM_ERR_ARG when n < 2, the first entry is not finite or skip < 0. */
 fm_status fm_lr_suggest(const double *lrs, const double *smoothed, int n, int skip, fm_lr_find_result *result,
                         fm_error *err);
+
+/* ------------------------------------------------- histograms, plots, reports */
+
+/* Most bins fm_z_histogram accepts. */
+#define FM_HISTOGRAM_MAX_BINS 1024
+
+typedef struct fm_histogram {
+    double range;       /* the bins split [-range, range] into equal parts */
+    int bins;
+    uint64_t below;     /* finite values below -range */
+    uint64_t above;     /* finite values above +range */
+    uint64_t nonfinite; /* Inf or NaN */
+    uint64_t total;     /* all values: batch x n_out */
+} fm_histogram;
+
+/* Histogram of the pre-activations z of `layer` (0-based) from the last
+ * forward pass, over every sample and unit: counts[bins] (caller's array)
+ * of equal bins over [-range, range] (a value equal to range goes into the
+ * last bin). range <= 0 chooses it: 4 x the RMS of z, at most max |z|,
+ * rounded up to 1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 x 10^k (1 when z is all 0). Allocates
+ * nothing; FM_ERR_ARG for a bad layer, bins outside 1..FM_HISTOGRAM_MAX_BINS
+ * or a non-finite range. */
+fm_status fm_z_histogram(const fm_net *net, int layer, double range, int bins, uint64_t *counts,
+                         fm_histogram *info, fm_error *err);
+
+/* One curve of a variance-against-depth chart: a configuration's probe
+ * statistics (borrowed) and its legend label. */
+typedef struct fm_depth_curve {
+    const char *label;
+    const fm_layer_stats *stats;
+    int n_layers;
+} fm_depth_curve;
+
+/* Write an SVG file (atomically) with two log-scale panels against layer
+ * number: Var[z] measured (solid, markers) beside mean-field theory (dashed),
+ * and Var[dL/dz] measured beside its backward recursion (dashed); one
+ * Okabe-Ito colour per curve (at most 8). title may be NULL. */
+fm_status fm_plot_depth_svg(const char *svg_path, const char *title, const fm_depth_curve *curves, int n_curves,
+                            fm_error *err);
+
+/* Render a run log (the JSON Lines file of fathom train --log/--diagnose,
+ * docs/formats.md) as one self-contained HTML page (inline SVG and CSS, a
+ * few lines of inline script for hover values; no network): losses and
+ * learning rate against step, variance of z and dL/dz against depth at the
+ * start, middle and end with theory dashed, heatmaps of gradient RMS, dead
+ * and saturated shares and update ratios per layer and step, histograms of
+ * z, settings, data, final metrics and the diagnosis; a run that diverged
+ * says where. Written atomically. FM_ERR_IO when a file cannot be read or
+ * written, FM_ERR_FORMAT when the log has no run record or a line is not
+ * JSON (a truncated last line, as a killed run leaves, is skipped). */
+fm_status fm_report_write(const char *jsonl_path, const char *html_path, fm_error *err);
+
+/* ------------------------------------------------------- geoscience data */
+
+/* Held-out test sets that geoscientists trust. Each rule decides from a row's
+ * grid index (the sample's row-major index in the source variable) and its
+ * longitude alone, so the same cells are held out in every program
+ * (reference: geobaselines.py, docs/formats.md "Splits"):
+ *  - "random10": fm_splitmix64(grid_index) % 10 == 0 (about 10 %);
+ *  - "random:F": fm_splitmix64(grid_index) % 1000000 < F * 1e6 (0 < F < 1);
+ *  - "lonband":  floor((lon mod 360) / 10) % 10 == 0: the longitude bands
+ *    0-10, 100-110, 200-210 and 300-310 E (about 11 %), spatial blocks that
+ *    a model must bridge rather than interpolate.
+ * Rows without a grid index (CSV, NPY) use their row number; "lonband" needs
+ * longitudes (FM_ERR_ARG without). */
+typedef enum fm_holdout_kind { FM_HOLDOUT_RANDOM10 = 0, FM_HOLDOUT_RANDOM, FM_HOLDOUT_LONBAND } fm_holdout_kind;
+
+typedef struct fm_holdout {
+    fm_holdout_kind kind;
+    double fraction; /* FM_HOLDOUT_RANDOM only */
+} fm_holdout;
+
+fm_status fm_holdout_parse(const char *spec, fm_holdout *out, fm_error *err);
+void fm_holdout_format(const fm_holdout *holdout, char *buf, size_t size);
+/* 1 when the sample belongs to the held-out (test) part. */
+int fm_holdout_contains(const fm_holdout *holdout, uint64_t grid_index, double lon);
+/* New datasets of the rows outside (*train) and inside (*test) the held-out
+ * part; grid indices, longitudes, names and the encoding are carried along.
+ * Either pointer may be NULL when that part is not wanted. */
+fm_status fm_dataset_split_holdout(const fm_dataset *all, const fm_holdout *holdout, fm_dataset **train,
+                                   fm_dataset **test, fm_error *err);
+
+/* Input encodings: how coordinates become network inputs. A spec is a
+ * comma-separated list of items:
+ *   NAME[:OP...]            a column (CSV name, NPY index, NetCDF axis or
+ *                           variable) and the operations applied in turn:
+ *       sincos[:PERIOD]     two features sin(2 pi v / PERIOD), cos(...)
+ *                           (PERIOD default 360: longitude in degrees; 12: months)
+ *       log1p               log(1 + v) (depth), v > -1
+ *       div:S               v / S (bring degrees of latitude to [-1, 1] with div:90)
+ *   fourier:N:SCALE[:SEED]  2N Fourier features of all the features above
+ *                           (Tancik et al. 2020): with B [N][d] drawn N(0, SCALE^2)
+ *                           from SEED (default 1), sin(2 pi B v) then cos(2 pi B v),
+ *                           appended after them.
+ * The projection is regenerated from the seed, so the spec alone carries the
+ * whole encoding; fm_encoding_format writes it back with every parameter. */
+typedef struct fm_encoding fm_encoding;
+
+fm_status fm_encoding_parse(const char *spec, fm_encoding **out, fm_error *err);
+void fm_encoding_free(fm_encoding *enc);
+/* 1 when every item is a plain column (no operation, no Fourier features). */
+int fm_encoding_is_identity(const fm_encoding *enc);
+/* The raw columns the encoding reads, in order (borrowed names). */
+int fm_encoding_n_raw(const fm_encoding *enc);
+const char *fm_encoding_raw_name(const fm_encoding *enc, int i);
+/* Width and names of the encoded features ("lat", "sin_lon", "cos_lon",
+ * "log1p_depth", "ff_sin_0", ...; borrowed). */
+int fm_encoding_n_out(const fm_encoding *enc);
+const char *fm_encoding_feature_name(const fm_encoding *enc, int j);
+/* out [rows][n_out] from raw [rows][n_raw]. A non-finite result (log1p of a
+ * value <= -1) is FM_ERR_FORMAT naming the row and the column. */
+fm_status fm_encoding_apply(const fm_encoding *enc, const float *raw, size_t rows, float *out, fm_error *err);
+/* The canonical spec (malloc'd, free it), parsable by fm_encoding_parse. */
+char *fm_encoding_format(const fm_encoding *enc);
+/* The encoding a model was trained with: the "encoding" entry of its
+ * training settings. *out is NULL (and FM_OK returned) when it has none. */
+fm_status fm_model_encoding(const fm_model *model, fm_encoding **out, fm_error *err);
+
+/* NetCDF output on the grid of `grid_var` in `template_path` (the file the
+ * rows were read from): the same dimensions, coordinate variables and global
+ * attributes, and for each output j the float variables NAME_prediction and,
+ * when truth is not NULL, NAME_residual (prediction - truth), NAME =
+ * names[j]; cells without a row hold the fill value. rows x n_out values in
+ * pred (and truth), placed by grid_index. Written atomically (temporary file
+ * renamed into place); nothing is left behind on failure. */
+fm_status fm_netcdf_write_predictions(const char *template_path, const char *grid_var, const char *out_path,
+                                      const uint64_t *grid_index, size_t rows, int n_out, char *const *names,
+                                      const float *pred, const float *truth, fm_error *err);
+
+/* SEG-Y (through segyio; IEEE float or IBM float data, read as float32):
+ * traces [n_traces][n_samples] (malloc'd) and the sample interval in
+ * microseconds. Traces of different lengths are FM_ERR_FORMAT. */
+fm_status fm_segy_read_traces(const char *path, float **traces, size_t *n_traces, int *n_samples,
+                              int *interval_us, fm_error *err);
+/* Write traces as SEG-Y rev. 1, IEEE float32 (format 5), atomically; trace
+ * headers carry the trace number, CDP (1-based), sample count and interval. */
+fm_status fm_segy_write_traces(const char *path, const float *traces, size_t n_traces, int n_samples,
+                               int interval_us, fm_error *err);
 
 #ifdef __cplusplus
 }

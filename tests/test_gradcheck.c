@@ -227,7 +227,7 @@ static void test_every_activation_in_a_deep_net(void **state)
 {
     (void)state;
     static const char *acts[] = {"linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu",
-                                 "selu",   "gelu",    "silu", "softplus"};
+                                 "selu",   "gelu",    "silu", "softplus", "sine:1"};
     for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
         net_case c = {acts[a], 4, {0}, {6, 6, 6, 6, 6, 3}, 6, "mse"};
         for (int l = 0; l < 5; l++)
@@ -244,7 +244,8 @@ static void test_activation_derivatives(void **state)
 {
     (void)state;
     static const char *acts[] = {"linear", "sigmoid", "tanh",        "relu",    "leaky_relu:0.2", "elu:0.7",
-                                 "selu",   "gelu",    "silu",        "softplus", "selu:1.0507,1.6733"};
+                                 "selu",   "gelu",    "silu",        "softplus", "selu:1.0507,1.6733",
+                                 "sine",   "sine:1"};
     fm_error err;
     for (size_t k = 0; k < sizeof acts / sizeof acts[0]; k++) {
         fm_activation act;

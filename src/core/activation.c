@@ -30,6 +30,8 @@ static const act_info ACT_TABLE[FM_ACT_COUNT] = {
     [FM_ACT_SILU] = {"silu", "swish", 0, FM_INIT_HE},
     [FM_ACT_SOFTPLUS] = {"softplus", NULL, 0, FM_INIT_HE},
     [FM_ACT_SOFTMAX] = {"softmax", NULL, 0, FM_INIT_GLOROT},
+    /* SIREN: the hidden-layer rule; the first layer wants siren_first. */
+    [FM_ACT_SINE] = {"sine", NULL, 1, FM_INIT_SIREN},
 };
 
 const char *fm_act_name(fm_act_kind kind)
@@ -44,6 +46,7 @@ fm_init fm_init_auto_for(const fm_activation *act)
     fm_init init = {FM_INIT_LECUN, 0, 0.0};
     if ((int)act->kind >= 0 && act->kind < FM_ACT_COUNT)
         init.kind = ACT_TABLE[act->kind].auto_init;
+    init.uniform = init.kind == FM_INIT_SIREN; /* SIREN's rule is a uniform law */
     return init;
 }
 
@@ -53,6 +56,7 @@ fm_activation fm_activation_default(fm_act_kind kind)
     switch (kind) {
     case FM_ACT_LEAKY_RELU: act.alpha = 0.01; break;
     case FM_ACT_ELU: act.alpha = 1.0; break;
+    case FM_ACT_SINE: act.alpha = 30.0; break;
     case FM_ACT_SELU:
         act.alpha = FM_SELU_ALPHA;
         act.lambda = FM_SELU_LAMBDA;
@@ -96,7 +100,7 @@ fm_status fm_activation_parse(const char *spec, fm_activation *out, fm_error *er
     if (kind < 0)
         return fm_fail(err, FM_ERR_ARG,
                        "unknown activation \"%.*s\" (known: linear, sigmoid, tanh, relu, leaky_relu, elu, "
-                       "selu, gelu, silu, softplus, softmax)",
+                       "selu, gelu, silu, softplus, softmax, sine)",
                        (int)(name_len > 64 ? 64 : name_len), spec);
     fm_activation act = fm_activation_default((fm_act_kind)kind);
     if (colon) {
@@ -126,6 +130,8 @@ fm_status fm_activation_parse(const char *spec, fm_activation *out, fm_error *er
         return fm_fail(err, FM_ERR_ARG, "leaky_relu slope %g must lie in [0, 1]", act.alpha);
     if ((act.kind == FM_ACT_ELU || act.kind == FM_ACT_SELU) && !(act.alpha > 0.0))
         return fm_fail(err, FM_ERR_ARG, "%s alpha %g must be positive", ACT_TABLE[kind].name, act.alpha);
+    if (act.kind == FM_ACT_SINE && !(act.alpha > 0.0))
+        return fm_fail(err, FM_ERR_ARG, "sine omega0 %g must be positive", act.alpha);
     if (act.kind == FM_ACT_SELU && !(act.lambda > 0.0))
         return fm_fail(err, FM_ERR_ARG, "selu lambda %g must be positive", act.lambda);
     *out = act;
@@ -143,7 +149,8 @@ void fm_activation_format(const fm_activation *act, char *buf, size_t size)
     fm_format_double(lambda, sizeof lambda, act->lambda);
     if (act->kind == FM_ACT_SELU && (act->alpha != def.alpha || act->lambda != def.lambda))
         snprintf(buf, size, "%s:%s,%s", name, alpha, lambda);
-    else if ((act->kind == FM_ACT_LEAKY_RELU || act->kind == FM_ACT_ELU) && act->alpha != def.alpha)
+    else if ((act->kind == FM_ACT_LEAKY_RELU || act->kind == FM_ACT_ELU || act->kind == FM_ACT_SINE) &&
+             act->alpha != def.alpha)
         snprintf(buf, size, "%s:%s", name, alpha);
     else
         snprintf(buf, size, "%s", name);
@@ -166,6 +173,7 @@ double fm_act_value(const fm_activation *act, double z)
     case FM_ACT_GELU: return 0.5 * z * (1.0 + erf(z * M_SQRT1_2));
     case FM_ACT_SILU: return z * sigmoid_d(z);
     case FM_ACT_SOFTPLUS: return (z > 0 ? z : 0.0) + log1p(exp(-fabs(z)));
+    case FM_ACT_SINE: return sin(act->alpha * z);
     case FM_ACT_SOFTMAX:
     case FM_ACT_COUNT: break;
     }
@@ -194,6 +202,7 @@ double fm_act_derivative(const fm_activation *act, double z)
         return s * (1.0 + z * (1.0 - s));
     }
     case FM_ACT_SOFTPLUS: return sigmoid_d(z);
+    case FM_ACT_SINE: return act->alpha * cos(act->alpha * z);
     case FM_ACT_SOFTMAX:
     case FM_ACT_COUNT: break;
     }
@@ -211,6 +220,7 @@ double fm_act_max_derivative(const fm_activation *act)
     case FM_ACT_GELU: return 0.5 * (1.0 + erf(1.0)) + M_SQRT2 * exp(-1.0) * (0.5 * M_2_SQRTPI * M_SQRT1_2);
     /* SiLU' peaks where 1 + z (1 - s) (1 - 2 s) ... = 0 is solved: z ~ 2.3994. */
     case FM_ACT_SILU: return 1.0998393194;
+    case FM_ACT_SINE: return act->alpha;
     default: return 1.0;
     }
 }
@@ -305,6 +315,14 @@ FM_VECTORIZE void fm_act_forward(const fm_activation *act, const float *z, float
             a[i] = (x > 0.0f ? x : 0.0f) + log1pf(expf(-fabsf(x)));
         }
         break;
+    case FM_ACT_SINE: {
+        /* The argument in double: omega0 z reaches hundreds of radians, where
+         * a float product would lose the phase. */
+        const double omega = act->alpha;
+        for (size_t i = 0; i < n; i++)
+            a[i] = (float)sin(omega * (double)z[i]);
+        break;
+    }
     }
 }
 
@@ -381,6 +399,12 @@ FM_VECTORIZE void fm_act_backward(const fm_activation *act, const float *z, cons
         for (size_t i = 0; i < n; i++)
             grad_z[i] = grad_a[i] * fm_fast_sigmoid(z[i]);
         break;
+    case FM_ACT_SINE: {
+        const double omega = act->alpha;
+        for (size_t i = 0; i < n; i++)
+            grad_z[i] = (float)((double)grad_a[i] * omega * cos(omega * (double)z[i]));
+        break;
+    }
     }
 }
 

@@ -36,6 +36,8 @@ static const init_name INIT_NAMES[] = {
     {"lecun_uniform", FM_INIT_LECUN, 1},
     {"orthogonal", FM_INIT_ORTHOGONAL, 0},
     {"torch", FM_INIT_TORCH, 1},
+    {"siren", FM_INIT_SIREN, 1},
+    {"siren_first", FM_INIT_SIREN_FIRST, 1},
 };
 
 fm_status fm_init_parse(const char *spec, fm_init *out, fm_error *err)
@@ -51,7 +53,7 @@ fm_status fm_init_parse(const char *spec, fm_init *out, fm_error *err)
     if (!found)
         return fm_fail(err, FM_ERR_ARG,
                        "unknown initialiser \"%.*s\" (known: auto, normal:VAR, uniform:VAR, glorot, he, lecun, "
-                       "each also _uniform, orthogonal[:GAIN], torch)",
+                       "each also _uniform, orthogonal[:GAIN], torch, siren, siren_first)",
                        (int)(name_len > 64 ? 64 : name_len), spec);
     fm_init init = {found->kind, found->uniform, found->kind == FM_INIT_ORTHOGONAL ? 1.0 : 0.0};
     if (found->kind == FM_INIT_FIXED || found->kind == FM_INIT_ORTHOGONAL) {
@@ -98,6 +100,8 @@ void fm_init_format(const fm_init *init, char *buf, size_t size)
             snprintf(buf, size, "orthogonal:%s", param);
         break;
     case FM_INIT_TORCH: snprintf(buf, size, "torch"); break;
+    case FM_INIT_SIREN: snprintf(buf, size, "siren"); break;
+    case FM_INIT_SIREN_FIRST: snprintf(buf, size, "siren_first"); break;
     default: snprintf(buf, size, "invalid"); break;
     }
 }
@@ -122,6 +126,13 @@ double fm_init_variance(const fm_init *init, const fm_activation *act, int n_in,
     case FM_INIT_LECUN: return 1.0 / (double)n_in;
     case FM_INIT_ORTHOGONAL: return r.param * r.param / (double)(n_in > n_out ? n_in : n_out);
     case FM_INIT_TORCH: return 1.0 / (3.0 * (double)n_in);
+    /* U(+-sqrt(6 / n_in) / omega0): Var = bound^2 / 3. */
+    case FM_INIT_SIREN: {
+        double omega = act->kind == FM_ACT_SINE ? act->alpha : 1.0;
+        return 2.0 / ((double)n_in * omega * omega);
+    }
+    /* U(+-1 / n_in). */
+    case FM_INIT_SIREN_FIRST: return 1.0 / (3.0 * (double)n_in * (double)n_in);
     default: return NAN;
     }
 }

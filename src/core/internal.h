@@ -13,8 +13,20 @@
 #define FM_PRINTF(fmt_index, args_index)
 #endif
 
-/* The library's short name for fm_error_set: `return fm_fail(err, FM_ERR_ARG, "...")`. */
-#define fm_fail fm_error_set
+/* The library's short name for fm_error_set: `return fm_fail(err, FM_ERR_ARG, "...")`.
+ * It evaluates to `status` itself rather than to fm_error_set's result, so that
+ * readers and the static analyzer (which does not see fm_error_set's body in
+ * error.c) know that `return fm_fail(err, FM_ERR_IO, ...)` returns FM_ERR_IO and
+ * that a caller's `if (status != FM_OK) return status;` covers it. `status` is
+ * evaluated twice: pass a constant or a variable, not an expression with side
+ * effects or one that reads errno. fm_fail_status is a function rather than a
+ * bare `(status)` so that a statement `fm_fail(...);` draws no unused-value
+ * warning; it is small enough for the analyzer to follow at any call depth. */
+static inline fm_status fm_fail_status(fm_status status)
+{
+    return status;
+}
+#define fm_fail(err, status, ...) (fm_error_set((err), (status), __VA_ARGS__), fm_fail_status(status))
 
 /* Mark err as success. */
 void fm_error_clear(fm_error *err);

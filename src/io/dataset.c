@@ -45,6 +45,9 @@ void fm_dataset_free(fm_dataset *ds)
     free(ds->y);
     fm_free_names(ds->in_names, ds->n_in);
     fm_free_names(ds->out_names, ds->n_out);
+    free(ds->grid_index);
+    free(ds->lon);
+    free(ds->encoding);
     free(ds);
 }
 
@@ -92,6 +95,16 @@ void fm_dataset_shrink(fm_dataset *ds)
         if (y)
             ds->y = y;
     }
+    if (ds->grid_index) {
+        uint64_t *g = realloc(ds->grid_index, ds->rows * sizeof *g);
+        if (g)
+            ds->grid_index = g;
+    }
+    if (ds->lon) {
+        double *l = realloc(ds->lon, ds->rows * sizeof *l);
+        if (l)
+            ds->lon = l;
+    }
 }
 
 static int is_validation_row(size_t i, uint64_t seed, double threshold)
@@ -106,6 +119,23 @@ static void copy_row(const fm_dataset *from, size_t i, fm_dataset *to, size_t k)
     if (from->y)
         memcpy(to->y + k * (size_t)to->n_out, from->y + i * (size_t)from->n_out,
                (size_t)from->n_out * sizeof *to->y);
+    if (from->grid_index && to->grid_index)
+        to->grid_index[k] = from->grid_index[i];
+    if (from->lon && to->lon)
+        to->lon[k] = from->lon[i];
+}
+
+/* Room for the grid fields and a copy of the encoding, when `from` has them. */
+static int alloc_grid_fields(const fm_dataset *from, fm_dataset *to)
+{
+    size_t n = to->rows ? to->rows : 1;
+    if (from->grid_index && !(to->grid_index = fm_alloc_array(n, sizeof *to->grid_index)))
+        return 0;
+    if (from->lon && !(to->lon = fm_alloc_array(n, sizeof *to->lon)))
+        return 0;
+    if (from->encoding && !(to->encoding = fm_strdup(from->encoding)))
+        return 0;
+    return 1;
 }
 
 /* Fraction 0 gives a validation set with zero rows rather than NULL, so
@@ -134,7 +164,8 @@ fm_status fm_dataset_split(const fm_dataset *all, double fraction, uint64_t seed
     if (status == FM_OK && (!fm_copy_names(all->in_names, all->n_in, &t->in_names) ||
                             !fm_copy_names(all->out_names, all->n_out, &t->out_names) ||
                             !fm_copy_names(all->in_names, all->n_in, &v->in_names) ||
-                            !fm_copy_names(all->out_names, all->n_out, &v->out_names)))
+                            !fm_copy_names(all->out_names, all->n_out, &v->out_names) ||
+                            !alloc_grid_fields(all, t) || !alloc_grid_fields(all, v)))
         status = fm_fail(err, FM_ERR_NOMEM, "out of memory for column names");
     if (status != FM_OK) {
         fm_dataset_free(t);
@@ -232,7 +263,7 @@ fm_status fm_dataset_from_matrix(const char *path, const float *matrix, size_t r
     return FM_OK;
 }
 
-typedef enum data_format { FORMAT_UNKNOWN, FORMAT_CSV, FORMAT_NPY, FORMAT_IDX } data_format;
+typedef enum data_format { FORMAT_UNKNOWN, FORMAT_CSV, FORMAT_NPY, FORMAT_IDX, FORMAT_NETCDF, FORMAT_SEGY } data_format;
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -254,6 +285,10 @@ static data_format format_of(const char *path)
     if (ends_with(path, "-ubyte") || ends_with(path, "-ubyte.gz") || ends_with(path, ".idx") ||
         ends_with(path, ".idx.gz"))
         return FORMAT_IDX;
+    if (ends_with(path, ".nc") || ends_with(path, ".cdf") || ends_with(path, ".nc4") || ends_with(path, ".netcdf"))
+        return FORMAT_NETCDF;
+    if (ends_with(path, ".sgy") || ends_with(path, ".segy"))
+        return FORMAT_SEGY;
     return FORMAT_UNKNOWN;
 }
 
@@ -266,10 +301,16 @@ static fm_status read_one(const char *path, const char *inputs, const char *targ
     data_format format = format_of(path);
     if (format == FORMAT_CSV)
         return fm_csv_read_rows(path, &opts, policy, out, bad_rows, err);
+    if (bad_rows)
+        *bad_rows = NULL;
+    if (format == FORMAT_NETCDF)
+        return fm_netcdf_read(path, inputs, targets, out, err);
+    if (format == FORMAT_SEGY)
+        return fm_segy_read(path, inputs, targets, out, err);
     if (format == FORMAT_UNKNOWN)
         return fm_fail(err, FM_ERR_ARG,
                        "%s: unknown data format; expected a name ending in .csv, .npy, .idx, .idx.gz, "
-                       "-ubyte or -ubyte.gz",
+                       "-ubyte, -ubyte.gz, .nc, .cdf, .nc4, .sgy or .segy",
                        path);
     float *matrix;
     size_t rows;
@@ -294,6 +335,11 @@ static int is_blank_spec(const char *spec)
     return 1;
 }
 
+static int is_bad(const unsigned char *bad_inputs, const unsigned char *bad_targets, size_t i)
+{
+    return (bad_inputs && bad_inputs[i]) || (bad_targets && bad_targets[i]);
+}
+
 /* Inputs and targets from two files read side by side: a row bad in either
  * file is dropped from both, so that they stay aligned. */
 static fm_status read_pair(const char *path, const char *target_path, const fm_read_options *opts,
@@ -312,18 +358,27 @@ static fm_status read_pair(const char *path, const char *target_path, const fm_r
     size_t kept = 0;
     if (status == FM_OK) {
         for (size_t i = 0; i < inputs->rows; i++)
-            kept += !(skip && (bad_inputs[i] || bad_targets[i]));
+            kept += !(skip && is_bad(bad_inputs, bad_targets, i));
         if (kept == 0)
             status = fm_fail(err, FM_ERR_FORMAT, "%s and %s: no rows left after skipping bad rows", path,
                              target_path);
     }
     if (status == FM_OK)
         status = fm_dataset_alloc(kept, inputs->n_in, targets->n_in, &ds, err);
+    if (status == FM_OK && !alloc_grid_fields(inputs, ds)) {
+        fm_dataset_free(ds);
+        ds = NULL;
+        status = fm_fail(err, FM_ERR_NOMEM, "out of memory for %zu rows", kept);
+    }
     if (status == FM_OK) {
         size_t k = 0;
         for (size_t i = 0; i < inputs->rows; i++) {
-            if (skip && (bad_inputs[i] || bad_targets[i]))
+            if (skip && is_bad(bad_inputs, bad_targets, i))
                 continue;
+            if (ds->grid_index)
+                ds->grid_index[k] = inputs->grid_index[i];
+            if (ds->lon)
+                ds->lon[k] = inputs->lon[i];
             memcpy(ds->x + k * (size_t)ds->n_in, inputs->x + i * (size_t)ds->n_in,
                    (size_t)ds->n_in * sizeof *ds->x);
             memcpy(ds->y + k * (size_t)ds->n_out, targets->x + i * (size_t)ds->n_out,
@@ -345,13 +400,9 @@ static fm_status read_pair(const char *path, const char *target_path, const fm_r
     return status;
 }
 
-fm_status fm_data_read(const char *path, const char *target_path, const fm_read_options *opts,
-                       fm_dataset **out, fm_error *err)
+static fm_status read_plain(const char *path, const char *target_path, const fm_read_options *opts,
+                            fm_dataset **out, fm_error *err)
 {
-    if (out)
-        *out = NULL;
-    if (!path || !out)
-        return fm_fail(err, FM_ERR_ARG, "fm_data_read: path and out must not be NULL");
     if (!target_path) {
         fm_bad_row_policy policy = opts && opts->skip_bad_rows ? FM_BAD_ROWS_SKIP : FM_BAD_ROWS_FAIL;
         return read_one(path, opts ? opts->inputs : NULL, opts ? opts->targets : NULL, 0, policy, out, NULL,
@@ -363,4 +414,152 @@ fm_status fm_data_read(const char *path, const char *target_path, const fm_read_
                        "other",
                        opts->targets, path, target_path);
     return read_pair(path, target_path, opts, out, err);
+}
+
+/* "PATH#SPLIT:train|test": the base path (malloc'd), the rule and the part
+ * (0 train, 1 test); part -1 when the path has no selector or names an
+ * existing file as it is. */
+static fm_status parse_selector(const char *path, char **base, fm_holdout *holdout, int *part, fm_error *err)
+{
+    *base = NULL;
+    *part = -1;
+    const char *hash = strrchr(path, '#');
+    if (!hash)
+        return FM_OK;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        fclose(f);
+        return FM_OK;
+    }
+    const char *colon = strrchr(hash, ':');
+    if (!colon || (strcmp(colon + 1, "train") != 0 && strcmp(colon + 1, "test") != 0))
+        return fm_fail(err, FM_ERR_ARG, "%s: after '#' give SPLIT:train or SPLIT:test, e.g. FILE#lonband:test", path);
+    char rule[64];
+    size_t len = (size_t)(colon - hash - 1);
+    if (len >= sizeof rule)
+        return fm_fail(err, FM_ERR_ARG, "%s: unknown split", path);
+    memcpy(rule, hash + 1, len);
+    rule[len] = '\0';
+    fm_status st = fm_holdout_parse(rule, holdout, err);
+    if (st != FM_OK)
+        return st;
+    size_t n = (size_t)(hash - path);
+    if (!(*base = malloc(n + 1)))
+        return fm_fail(err, FM_ERR_NOMEM, "out of memory");
+    memcpy(*base, path, n);
+    (*base)[n] = '\0';
+    *part = strcmp(colon + 1, "test") == 0;
+    return FM_OK;
+}
+
+static char *join_raw_names(const fm_encoding *enc)
+{
+    size_t len = 1;
+    for (int i = 0; i < fm_encoding_n_raw(enc); i++)
+        len += strlen(fm_encoding_raw_name(enc, i)) + 1;
+    char *spec = malloc(len);
+    if (!spec)
+        return NULL;
+    spec[0] = '\0';
+    for (int i = 0; i < fm_encoding_n_raw(enc); i++) {
+        if (i)
+            strcat(spec, ",");
+        strcat(spec, fm_encoding_raw_name(enc, i));
+    }
+    return spec;
+}
+
+/* Replace the raw input columns of ds by their encoding. */
+static fm_status encode_inputs(fm_dataset *ds, const fm_encoding *enc, const char *path, fm_error *err)
+{
+    int n_raw = fm_encoding_n_raw(enc), n_out = fm_encoding_n_out(enc);
+    if (ds->n_in != n_raw)
+        return fm_fail(err, FM_ERR_ARG,
+                       "%s: the encoding reads %d columns but the input items select %d; with encodings each item "
+                       "must name one column",
+                       path, n_raw, ds->n_in);
+    size_t count;
+    if (!fm_mul_size(ds->rows ? ds->rows : 1, (size_t)n_out, &count))
+        return fm_fail(err, FM_ERR_NOMEM, "%s: encoded inputs too large", path);
+    float *x = fm_alloc_array(count, sizeof *x);
+    char **names = fm_calloc_array((size_t)n_out, sizeof *names);
+    char *spec = fm_encoding_format(enc);
+    fm_status st = x && names && spec ? FM_OK : fm_fail(err, FM_ERR_NOMEM, "out of memory for encoded inputs");
+    for (int j = 0; st == FM_OK && j < n_out; j++)
+        if (!(names[j] = fm_strdup(fm_encoding_feature_name(enc, j))))
+            st = fm_fail(err, FM_ERR_NOMEM, "out of memory for encoded inputs");
+    if (st == FM_OK) {
+        st = fm_encoding_apply(enc, ds->x, ds->rows, x, err);
+        if (st != FM_OK) {
+            char message[sizeof err->message];
+            snprintf(message, sizeof message, "%s", err ? err->message : "");
+            st = fm_fail(err, st, "%s: %s", path, message);
+        }
+    }
+    if (st != FM_OK) {
+        free(x);
+        fm_free_names(names, n_out);
+        free(spec);
+        return st;
+    }
+    free(ds->x);
+    fm_free_names(ds->in_names, ds->n_in);
+    free(ds->encoding);
+    ds->x = x;
+    ds->in_names = names;
+    ds->n_in = n_out;
+    ds->encoding = spec;
+    return FM_OK;
+}
+
+fm_status fm_data_read(const char *path, const char *target_path, const fm_read_options *opts,
+                       fm_dataset **out, fm_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (!path || !out)
+        return fm_fail(err, FM_ERR_ARG, "fm_data_read: path and out must not be NULL");
+    char *base = NULL;
+    fm_holdout holdout;
+    int part;
+    fm_status st = parse_selector(path, &base, &holdout, &part, err);
+    if (st != FM_OK)
+        return st;
+    const char *file = base ? base : path;
+    data_format format = format_of(file);
+    fm_read_options plain = opts ? *opts : (fm_read_options){NULL, NULL, 0};
+    fm_encoding *enc = NULL;
+    char *raw_spec = NULL;
+    /* SEG-Y inputs are windows, not columns; elsewhere an encoding spec
+     * (anything with a ':' in a CSV or NPY spec, every NetCDF spec) selects
+     * the raw columns the encoding reads. */
+    if (format != FORMAT_SEGY && !is_blank_spec(plain.inputs) &&
+        (format == FORMAT_NETCDF || strchr(plain.inputs, ':'))) {
+        st = fm_encoding_parse(plain.inputs, &enc, err);
+        if (st == FM_OK && !(raw_spec = join_raw_names(enc)))
+            st = fm_fail(err, FM_ERR_NOMEM, "out of memory");
+        if (st == FM_OK)
+            plain.inputs = raw_spec;
+    }
+    if (st == FM_OK)
+        st = read_plain(file, target_path, &plain, out, err);
+    if (st == FM_OK && enc && !fm_encoding_is_identity(enc))
+        st = encode_inputs(*out, enc, file, err);
+    if (st == FM_OK && part >= 0) {
+        fm_dataset *kept = NULL;
+        st = fm_dataset_split_holdout(*out, &holdout, part == 0 ? &kept : NULL, part == 1 ? &kept : NULL, err);
+        if (st == FM_OK && kept->rows == 0)
+            st = fm_fail(err, FM_ERR_ARG, "%s: the %s part of split %s has no rows", path, part ? "test" : "train",
+                         path + strlen(file) + 1);
+        fm_dataset_free(*out);
+        *out = kept;
+    }
+    if (st != FM_OK) {
+        fm_dataset_free(*out);
+        *out = NULL;
+    }
+    fm_encoding_free(enc);
+    free(raw_spec);
+    free(base);
+    return st;
 }

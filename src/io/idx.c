@@ -141,7 +141,9 @@ static fm_status read_header(gzFile gz, const char *path, size_t *rows, int *col
     if (ndim == 0)
         return fm_fail(err, FM_ERR_FORMAT, "%s: IDX header has zero dimensions", path);
 
-    unsigned char dims[255 * 4];
+    /* Zeroed: the analyzer cannot tell that read_fully filled the ndim * 4
+     * bytes the check below demands before the loop reads them. */
+    unsigned char dims[255 * 4] = {0};
     got = read_fully(gz, dims, (size_t)ndim * 4);
     if (got < 0)
         return fm_fail(err, FM_ERR_FORMAT, "%s: cannot decompress: %s", path,
@@ -179,9 +181,12 @@ fm_status fm_idx_read_matrix(const char *path, int scale, float **data, size_t *
     *data = NULL;
     errno = 0;
     gzFile gz = gzopen(path, "rb");
-    if (!gz)
-        return fm_fail(err, errno ? FM_ERR_IO : FM_ERR_NOMEM, "cannot open %s: %s", path,
-                       errno ? strerror(errno) : "out of memory");
+    if (!gz) {
+        /* zlib leaves errno at 0 when it is out of memory. */
+        int open_errno = errno;
+        fm_status status = open_errno ? FM_ERR_IO : FM_ERR_NOMEM;
+        return fm_fail(err, status, "cannot open %s: %s", path, open_errno ? strerror(open_errno) : "out of memory");
+    }
     size_t n_rows;
     int n_cols;
     unsigned char *bytes = NULL;

@@ -73,4 +73,14 @@ void fm_dataset_shrink(fm_dataset *ds);
 int fm_copy_names(char *const *names, int n, char ***out);
 void fm_free_names(char **names, int n);
 
+/* NetCDF: one row per valid cell of the `targets` variable(s), inputs the
+ * comma-separated names of axes or variables on the same grid (see
+ * fm_data_read). Every row gets its grid index and longitude. */
+fm_status fm_netcdf_read(const char *path, const char *inputs, const char *targets, fm_dataset **out,
+                         fm_error *err);
+
+/* SEG-Y: one row per trace sample (see fm_data_read); grid index
+ * trace * n_samples + sample. `targets` must be blank. */
+fm_status fm_segy_read(const char *path, const char *inputs, const char *targets, fm_dataset **out, fm_error *err);
+
 #endif

@@ -111,8 +111,8 @@ static fm_status cross_entropy(const float *z, const float *a, const float *targ
         for (int c = 1; c < n_out; c++)
             if (zr[c] > max)
                 max = zr[c];
-        double sum = 0.0;
-        for (int c = 0; c < n_out; c++)
+        double sum = exp((double)zr[0] - max); /* n_out >= 1, and the maximum's term is 1 */
+        for (int c = 1; c < n_out; c++)
             sum += exp((double)zr[c] - max);
         total += max + log(sum) - (double)zr[y];
         if (grad_z) {

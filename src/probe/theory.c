@@ -36,8 +36,10 @@ double fm_gauss_expectation(double (*f)(double u, void *user), void *user)
             total += side > 0 ? panel(f, user, lo, hi) : panel(f, user, -hi, -lo);
             lo = hi;
         }
-        for (double a = 0.25; a < 12.0 - 1e-12; a += 0.25)
+        for (int k = 1; k < 48; k++) {
+            double a = 0.25 * k; /* panels [0.25, 0.5] ... [11.75, 12] */
             total += side > 0 ? panel(f, user, a, a + 0.25) : panel(f, user, -a - 0.25, -a);
+        }
     }
     return total / sqrt(2.0 * M_PI);
 }

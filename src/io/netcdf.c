@@ -1,0 +1,1009 @@
+/* NetCDF grids in and out (netCDF-C): a gridded variable becomes one sample
+ * per valid cell, with its coordinates (or other variables on the same grid)
+ * as inputs; predictions go back onto the same grid as a NetCDF file that
+ * ncview, Panoply, xarray and GMT can show. */
+#include "io/io_internal.h"
+
+#include "core/internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netcdf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_ITEMS 64
+#define MAX_FILLS 8
+
+typedef enum axis_kind { AXIS_OTHER = 0, AXIS_LON, AXIS_LAT, AXIS_DEPTH, AXIS_TIME } axis_kind;
+static const char *const AXIS_WORD[] = {"other", "lon", "lat", "depth", "time"};
+
+typedef struct axis {
+    int dimid;
+    char name[NC_MAX_NAME + 1];
+    size_t len;
+    int varid;       /* coordinate variable, -1 when the dimension has none */
+    axis_kind kind;
+    double *values;  /* len values (0, 1, 2, ... without a coordinate variable) */
+} axis;
+
+typedef struct grid {
+    const char *path;
+    int ncid;
+    int ndims;
+    axis axes[NC_MAX_VAR_DIMS];
+    size_t cells;
+    int lon_axis;        /* index into axes, -1 if none */
+    int drop_last_lon;   /* the last longitude repeats the first + 360 */
+} grid;
+
+/* ------------------------------------------------------------ small helpers */
+
+static fm_status nc_fail(fm_error *err, const char *path, const char *what, int code)
+{
+    return fm_fail(err, code == NC_ENOMEM ? FM_ERR_NOMEM : FM_ERR_FORMAT, "%s: %s: %s", path, what,
+                   nc_strerror(code));
+}
+
+/* The text of an attribute (lower-cased when `lower`), "" when absent. */
+static void att_text(int ncid, int varid, const char *att, char *buf, size_t size, int lower)
+{
+    buf[0] = '\0';
+    nc_type type;
+    size_t len;
+    if (nc_inq_att(ncid, varid, att, &type, &len) != NC_NOERR || type != NC_CHAR || len + 1 > size)
+        return;
+    if (nc_get_att_text(ncid, varid, att, buf) != NC_NOERR) {
+        buf[0] = '\0';
+        return;
+    }
+    buf[len] = '\0';
+    if (lower)
+        for (char *p = buf; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+}
+
+static int contains(const char *s, const char *word) { return strstr(s, word) != NULL; }
+
+/* Which coordinate an axis is: CF `axis`, then `standard_name`, then
+ * `units` (degrees_east / degrees_north, "X since DATE"), then `positive`
+ * (a vertical axis), then the name (Ferret's X/Y/Z/T axis names included). */
+static axis_kind classify(int ncid, const axis *ax)
+{
+    char text[256];
+    if (ax->varid >= 0) {
+        att_text(ncid, ax->varid, "axis", text, sizeof text, 1);
+        if (!strcmp(text, "x"))
+            return AXIS_LON;
+        if (!strcmp(text, "y"))
+            return AXIS_LAT;
+        if (!strcmp(text, "z"))
+            return AXIS_DEPTH;
+        if (!strcmp(text, "t"))
+            return AXIS_TIME;
+        att_text(ncid, ax->varid, "standard_name", text, sizeof text, 1);
+        if (!strcmp(text, "longitude"))
+            return AXIS_LON;
+        if (!strcmp(text, "latitude"))
+            return AXIS_LAT;
+        if (!strcmp(text, "depth") || !strcmp(text, "height") || !strcmp(text, "altitude"))
+            return AXIS_DEPTH;
+        if (!strcmp(text, "time"))
+            return AXIS_TIME;
+        att_text(ncid, ax->varid, "units", text, sizeof text, 1);
+        if (!strncmp(text, "degree", 6) && (contains(text, "east") || !strcmp(text + strlen(text) - 1, "e")))
+            return AXIS_LON;
+        if (!strncmp(text, "degree", 6) && (contains(text, "north") || !strcmp(text + strlen(text) - 1, "n")))
+            return AXIS_LAT;
+        if (contains(text, " since "))
+            return AXIS_TIME;
+        att_text(ncid, ax->varid, "positive", text, sizeof text, 1);
+        if (!strcmp(text, "up") || !strcmp(text, "down"))
+            return AXIS_DEPTH;
+    }
+    char name[NC_MAX_NAME + 1];
+    snprintf(name, sizeof name, "%s", ax->name);
+    for (char *p = name; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    if (contains(name, "lon"))
+        return AXIS_LON;
+    if (contains(name, "lat"))
+        return AXIS_LAT;
+    if (contains(name, "depth") || contains(name, "lev") || !strcmp(name, "z"))
+        return AXIS_DEPTH;
+    if (contains(name, "time") || !strcmp(name, "t"))
+        return AXIS_TIME;
+    return AXIS_OTHER;
+}
+
+static axis_kind generic_kind(const char *name)
+{
+    if (!strcmp(name, "lon") || !strcmp(name, "longitude"))
+        return AXIS_LON;
+    if (!strcmp(name, "lat") || !strcmp(name, "latitude"))
+        return AXIS_LAT;
+    if (!strcmp(name, "depth") || !strcmp(name, "level") || !strcmp(name, "z"))
+        return AXIS_DEPTH;
+    if (!strcmp(name, "time") || !strcmp(name, "month"))
+        return AXIS_TIME;
+    return AXIS_OTHER;
+}
+
+/* "a (d1=n1 d2=n2)" list of a file's variables, for messages. */
+static void list_variables(int ncid, char *buf, size_t size)
+{
+    int nvars = 0;
+    buf[0] = '\0';
+    nc_inq_nvars(ncid, &nvars);
+    size_t len = 0;
+    for (int v = 0; v < nvars && len + 1 < size; v++) {
+        char name[NC_MAX_NAME + 1];
+        int ndims, dimids[NC_MAX_VAR_DIMS];
+        if (nc_inq_var(ncid, v, name, NULL, &ndims, dimids, NULL) != NC_NOERR)
+            continue;
+        len += (size_t)snprintf(buf + len, size - len, "%s%s(", v ? ", " : "", name);
+        for (int d = 0; d < ndims && len + 1 < size; d++) {
+            char dname[NC_MAX_NAME + 1];
+            size_t dlen = 0;
+            nc_inq_dim(ncid, dimids[d], dname, &dlen);
+            len += (size_t)snprintf(buf + len, size - len, "%s%s=%zu", d ? " " : "", dname, dlen);
+        }
+        if (len + 1 < size)
+            len += (size_t)snprintf(buf + len, size - len, ")");
+    }
+}
+
+static void describe_dims(const grid *g, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int d = 0; d < g->ndims && len + 1 < size; d++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%s=%zu (%s)", d ? ", " : "", g->axes[d].name, g->axes[d].len,
+                                AXIS_WORD[g->axes[d].kind]);
+}
+
+/* ------------------------------------------------------------ reading values */
+
+/* Values of a numeric variable as double, with valid[i] = 0 where the value
+ * equals its _FillValue or one of its missing_values (compared in the
+ * variable's own type, as netCDF writes them), or is NaN. Without a
+ * _FillValue attribute netCDF's default fill for the type marks unwritten
+ * cells. scale_factor and add_offset are applied. */
+#define READ_TYPED(ctype, getter, getatt, default_fill)                                                     \
+    do {                                                                                                    \
+        ctype *buf = fm_alloc_array(n, sizeof *buf);                                                        \
+        if (!buf)                                                                                           \
+            return fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %s (%zu values)", path, name, n);     \
+        int get_rc = getter(ncid, varid, buf);                                                              \
+        if (get_rc != NC_NOERR) {                                                                           \
+            free(buf);                                                                                      \
+            return fm_fail(err, FM_ERR_FORMAT, "%s: cannot read variable %s (is the file truncated?): %s",  \
+                           path, name, nc_strerror(get_rc));                                                \
+        }                                                                                                   \
+        ctype fills[MAX_FILLS];                                                                             \
+        int n_fills = 0;                                                                                    \
+        size_t alen;                                                                                        \
+        if (nc_inq_attlen(ncid, varid, "_FillValue", &alen) == NC_NOERR && alen == 1 &&                     \
+            getatt(ncid, varid, "_FillValue", &fills[0]) == NC_NOERR)                                       \
+            n_fills = 1;                                                                                    \
+        else                                                                                                \
+            fills[n_fills++] = (ctype)(default_fill);                                                       \
+        ctype missing[MAX_FILLS];                                                                           \
+        if (nc_inq_attlen(ncid, varid, "missing_value", &alen) == NC_NOERR && alen >= 1 && alen <= MAX_FILLS && \
+            getatt(ncid, varid, "missing_value", missing) == NC_NOERR)                                      \
+            for (size_t m = 0; m < alen && n_fills < MAX_FILLS; m++)                                        \
+                fills[n_fills++] = missing[m];                                                              \
+        for (size_t i = 0; i < n; i++) {                                                                    \
+            ctype v = buf[i];                                                                               \
+            int ok = v == v;                                                                                \
+            for (int f = 0; f < n_fills; f++)                                                               \
+                ok &= v != fills[f];                                                                        \
+            valid[i] = (unsigned char)ok;                                                                   \
+            values[i] = (double)v;                                                                          \
+        }                                                                                                   \
+        free(buf);                                                                                          \
+    } while (0)
+
+static fm_status read_values(int ncid, int varid, const char *path, const char *name, size_t n, double *values,
+                             unsigned char *valid, fm_error *err)
+{
+    nc_type type;
+    int rc = nc_inq_vartype(ncid, varid, &type);
+    if (rc != NC_NOERR)
+        return nc_fail(err, path, name, rc);
+    switch (type) {
+    case NC_FLOAT: READ_TYPED(float, nc_get_var_float, nc_get_att_float, NC_FILL_FLOAT); break;
+    case NC_DOUBLE: READ_TYPED(double, nc_get_var_double, nc_get_att_double, NC_FILL_DOUBLE); break;
+    case NC_BYTE: READ_TYPED(signed char, nc_get_var_schar, nc_get_att_schar, NC_FILL_BYTE); break;
+    case NC_SHORT: READ_TYPED(short, nc_get_var_short, nc_get_att_short, NC_FILL_SHORT); break;
+    case NC_INT: READ_TYPED(int, nc_get_var_int, nc_get_att_int, NC_FILL_INT); break;
+    case NC_UBYTE: READ_TYPED(unsigned char, nc_get_var_uchar, nc_get_att_uchar, NC_FILL_UBYTE); break;
+    case NC_USHORT: READ_TYPED(unsigned short, nc_get_var_ushort, nc_get_att_ushort, NC_FILL_USHORT); break;
+    case NC_UINT: READ_TYPED(unsigned int, nc_get_var_uint, nc_get_att_uint, NC_FILL_UINT); break;
+    case NC_INT64: READ_TYPED(long long, nc_get_var_longlong, nc_get_att_longlong, NC_FILL_INT64); break;
+    case NC_UINT64:
+        READ_TYPED(unsigned long long, nc_get_var_ulonglong, nc_get_att_ulonglong, NC_FILL_UINT64);
+        break;
+    default: return fm_fail(err, FM_ERR_FORMAT, "%s: variable %s is not numeric", path, name);
+    }
+    double scale = 1.0, offset = 0.0;
+    int scaled = nc_get_att_double(ncid, varid, "scale_factor", &scale) == NC_NOERR;
+    scaled |= nc_get_att_double(ncid, varid, "add_offset", &offset) == NC_NOERR;
+    if (scaled)
+        for (size_t i = 0; i < n; i++)
+            values[i] = values[i] * scale + offset;
+    return FM_OK;
+}
+
+/* ------------------------------------------------------------ the grid */
+
+static void grid_close(grid *g)
+{
+    for (int d = 0; d < g->ndims; d++)
+        free(g->axes[d].values);
+    if (g->ncid >= 0)
+        nc_close(g->ncid);
+    g->ncid = -1;
+    g->ndims = 0;
+}
+
+static size_t pad4(size_t n) { return (n + 3) & ~(size_t)3; }
+
+static size_t type_size(nc_type type)
+{
+    switch (type) {
+    case NC_BYTE: case NC_CHAR: case NC_UBYTE: return 1;
+    case NC_SHORT: case NC_USHORT: return 2;
+    case NC_INT: case NC_UINT: case NC_FLOAT: return 4;
+    default: return 8;
+    }
+}
+
+static size_t attributes_size(int ncid, int varid, int natts)
+{
+    size_t size = 8; /* tag and count (or ABSENT) */
+    for (int a = 0; a < natts; a++) {
+        char name[NC_MAX_NAME + 1];
+        nc_type type;
+        size_t len;
+        if (nc_inq_attname(ncid, varid, a, name) != NC_NOERR || nc_inq_att(ncid, varid, name, &type, &len) != NC_NOERR)
+            continue;
+        size += 4 + pad4(strlen(name)) + 4 + 4 + pad4(len * type_size(type));
+    }
+    return size;
+}
+
+/* A classic (CDF-1, -2, -5) file must hold its header and every variable's
+ * data; netCDF-C reads the part of a truncated file that is missing as fill
+ * values without an error, so the size is checked here: the header computed
+ * from its contents (a lower bound when the writer left free space) plus the
+ * data of every variable. */
+static fm_status check_classic_size(int ncid, const char *path, fm_error *err)
+{
+    int format = 0;
+    if (nc_inq_format(ncid, &format) != NC_NOERR ||
+        (format != NC_FORMAT_CLASSIC && format != NC_FORMAT_64BIT_OFFSET && format != NC_FORMAT_CDF5))
+        return FM_OK;
+    const size_t wide = format == NC_FORMAT_CDF5 ? 8 : 4;
+    const size_t offset = format == NC_FORMAT_CLASSIC ? 4 : 8;
+    int ndims = 0, nvars = 0, ngatts = 0, unlimited = -1;
+    nc_inq(ncid, &ndims, &nvars, &ngatts, &unlimited);
+    size_t header = 4 + wide + 8 + 8;
+    for (int d = 0; d < ndims; d++) {
+        char name[NC_MAX_NAME + 1];
+        size_t len;
+        if (nc_inq_dim(ncid, d, name, &len) == NC_NOERR)
+            header += 4 + pad4(strlen(name)) + wide;
+    }
+    header += attributes_size(ncid, NC_GLOBAL, ngatts);
+    size_t records = 0, record_size = 0, data = 0;
+    if (unlimited >= 0)
+        nc_inq_dimlen(ncid, unlimited, &records);
+    for (int v = 0; v < nvars; v++) {
+        char name[NC_MAX_NAME + 1];
+        nc_type type;
+        int vndims, dimids[NC_MAX_VAR_DIMS], natts;
+        if (nc_inq_var(ncid, v, name, &type, &vndims, dimids, &natts) != NC_NOERR)
+            continue;
+        header += 4 + pad4(strlen(name)) + 4 + wide * (size_t)vndims + attributes_size(ncid, v, natts) + 4 + wide + offset;
+        size_t count = type_size(type);
+        int is_record = vndims > 0 && dimids[0] == unlimited;
+        for (int d = is_record; d < vndims; d++) {
+            size_t len = 0;
+            nc_inq_dimlen(ncid, dimids[d], &len);
+            count *= len;
+        }
+        if (is_record)
+            record_size += pad4(count);
+        else
+            data += pad4(count);
+    }
+    size_t expected = header + data + records * record_size;
+    FILE *f = fopen(path, "rb");
+    long size = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0)
+        size = ftell(f);
+    if (f)
+        fclose(f);
+    if (size >= 0 && (size_t)size < expected)
+        return fm_fail(err, FM_ERR_FORMAT, "%s: truncated NetCDF file: %ld bytes, but its header and data need at least %zu",
+                       path, size, expected);
+    return FM_OK;
+}
+
+static fm_status grid_open(const char *path, grid *g, fm_error *err)
+{
+    memset(g, 0, sizeof *g);
+    g->path = path;
+    g->ncid = -1;
+    g->lon_axis = -1;
+    FILE *probe = fopen(path, "rb");
+    if (!probe)
+        return fm_fail(err, FM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    fclose(probe);
+    int rc = nc_open(path, NC_NOWRITE, &g->ncid);
+    if (rc != NC_NOERR) {
+        g->ncid = -1;
+        if (rc == NC_ENOTNC)
+            return fm_fail(err, FM_ERR_FORMAT, "%s: not a NetCDF file (%s)", path, nc_strerror(rc));
+        return fm_fail(err, FM_ERR_FORMAT, "%s: cannot read it as NetCDF (is it truncated?): %s", path,
+                       nc_strerror(rc));
+    }
+    return check_classic_size(g->ncid, path, err);
+}
+
+/* The axes of variable varid: dimensions, coordinate values, kinds. */
+static fm_status grid_axes(grid *g, int varid, const char *name, fm_error *err)
+{
+    int dimids[NC_MAX_VAR_DIMS];
+    int rc = nc_inq_var(g->ncid, varid, NULL, NULL, &g->ndims, dimids, NULL);
+    if (rc != NC_NOERR)
+        return nc_fail(err, g->path, name, rc);
+    if (g->ndims == 0)
+        return fm_fail(err, FM_ERR_FORMAT, "%s: variable %s is a scalar, not a grid", g->path, name);
+    g->cells = 1;
+    for (int d = 0; d < g->ndims; d++) {
+        axis *ax = &g->axes[d];
+        ax->dimid = dimids[d];
+        ax->varid = -1;
+        if ((rc = nc_inq_dim(g->ncid, dimids[d], ax->name, &ax->len)) != NC_NOERR)
+            return nc_fail(err, g->path, name, rc);
+        if (!fm_mul_size(g->cells, ax->len, &g->cells))
+            return fm_fail(err, FM_ERR_FORMAT, "%s: variable %s has too many cells", g->path, name);
+    }
+    if (g->cells == 0)
+        return fm_fail(err, FM_ERR_FORMAT, "%s: variable %s has no cells (a dimension of length 0)", g->path, name);
+    for (int d = 0; d < g->ndims; d++) {
+        axis *ax = &g->axes[d];
+        int cv, cv_ndims, cv_dim;
+        if (nc_inq_varid(g->ncid, ax->name, &cv) == NC_NOERR &&
+            nc_inq_var(g->ncid, cv, NULL, NULL, &cv_ndims, NULL, NULL) == NC_NOERR && cv_ndims == 1 &&
+            nc_inq_vardimid(g->ncid, cv, &cv_dim) == NC_NOERR && cv_dim == ax->dimid)
+            ax->varid = cv;
+        ax->values = fm_alloc_array(ax->len, sizeof *ax->values);
+        if (!ax->values)
+            return fm_fail(err, FM_ERR_NOMEM, "out of memory");
+        if (ax->varid >= 0) {
+            if ((rc = nc_get_var_double(g->ncid, ax->varid, ax->values)) != NC_NOERR)
+                return fm_fail(err, FM_ERR_FORMAT, "%s: cannot read coordinate variable %s (is the file truncated?): %s",
+                               g->path, ax->name, nc_strerror(rc));
+        } else {
+            for (size_t i = 0; i < ax->len; i++)
+                ax->values[i] = (double)i;
+        }
+        ax->kind = classify(g->ncid, ax);
+        if (ax->kind == AXIS_LON && g->lon_axis < 0) {
+            g->lon_axis = d;
+            /* Ferret's modulo axes run past 360 (20.5 .. 379.5): wrap to [0, 360). */
+            for (size_t i = 0; i < ax->len; i++) {
+                double w = fmod(ax->values[i], 360.0);
+                ax->values[i] = w < 0 ? w + 360.0 : w;
+            }
+            if (ax->len >= 2 && ax->varid >= 0) {
+                double first = 0, last = 0;
+                size_t at = ax->len - 1, zero = 0;
+                nc_get_var1_double(g->ncid, ax->varid, &zero, &first);
+                nc_get_var1_double(g->ncid, ax->varid, &at, &last);
+                g->drop_last_lon = fabs(last - first - 360.0) < 1e-6 * 360.0;
+            }
+        }
+    }
+    return FM_OK;
+}
+
+/* Month of the year in [0, 12) from a time value with units "UNIT since
+ * Y-M-D ...": elapsed days over the mean month of 365.2425 / 12 days, plus
+ * the reference date's month and day. */
+static fm_status time_to_month(const grid *g, const axis *ax, double *values, fm_error *err)
+{
+    char units[256];
+    att_text(g->ncid, ax->varid, "units", units, sizeof units, 1);
+    const char *since = strstr(units, " since ");
+    double unit_days = 0;
+    if (since) {
+        size_t n = (size_t)(since - units);
+        if (!strncmp(units, "day", 3))
+            unit_days = 1;
+        else if (!strncmp(units, "hour", 4))
+            unit_days = 1.0 / 24;
+        else if (!strncmp(units, "minute", 6))
+            unit_days = 1.0 / 1440;
+        else if (!strncmp(units, "second", 6))
+            unit_days = 1.0 / 86400;
+        (void)n;
+    }
+    int year = 0, month = 1, day = 1;
+    if (!unit_days || sscanf(since + 7, "%d-%d-%d", &year, &month, &day) < 2)
+        return fm_fail(err, FM_ERR_FORMAT, "%s: time axis %s has units \"%s\"; \"month\" needs \"UNIT since Y-M-D\"",
+                       g->path, ax->name, units);
+    const double month_days = 365.2425 / 12.0;
+    for (size_t i = 0; i < ax->len; i++) {
+        double m = (month - 1) + (day - 1) / month_days + values[i] * unit_days / month_days;
+        m = fmod(m, 12.0);
+        values[i] = m < 0 ? m + 12.0 : m;
+    }
+    return FM_OK;
+}
+
+typedef struct input_item {
+    const char *name;
+    int axis;          /* >= 0: an axis of the grid */
+    int varid;         /* >= 0: a variable on the grid */
+    double *values;    /* the variable's values (cells) or the axis values (len) */
+    unsigned char *valid;
+} input_item;
+
+static int split_list(char *text, char **items, int max)
+{
+    int n = 0;
+    char *p = text;
+    while (*p) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        while (*p == ' ')
+            p++;
+        size_t len = strlen(p);
+        while (len && p[len - 1] == ' ')
+            p[--len] = '\0';
+        if (*p) {
+            if (n == max)
+                return -1;
+            items[n++] = p;
+        }
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return n;
+}
+
+static int same_dims(const grid *g, int ncid, int varid)
+{
+    int ndims, dimids[NC_MAX_VAR_DIMS];
+    if (nc_inq_var(ncid, varid, NULL, NULL, &ndims, dimids, NULL) != NC_NOERR || ndims != g->ndims)
+        return 0;
+    for (int d = 0; d < ndims; d++)
+        if (dimids[d] != g->axes[d].dimid)
+            return 0;
+    return 1;
+}
+
+static fm_status var_dims_text(int ncid, int varid, char *buf, size_t size)
+{
+    int ndims, dimids[NC_MAX_VAR_DIMS];
+    size_t len = 0;
+    buf[0] = '\0';
+    if (nc_inq_var(ncid, varid, NULL, NULL, &ndims, dimids, NULL) != NC_NOERR)
+        return FM_OK;
+    for (int d = 0; d < ndims && len + 1 < size; d++) {
+        char dname[NC_MAX_NAME + 1];
+        size_t dlen = 0;
+        nc_inq_dim(ncid, dimids[d], dname, &dlen);
+        len += (size_t)snprintf(buf + len, size - len, "%s%s=%zu", d ? ", " : "", dname, dlen);
+    }
+    return FM_OK;
+}
+
+/* Resolve one input name: an axis by its name in the file, an axis by its
+ * generic name, or a variable on the same grid. */
+static fm_status resolve_input(grid *g, const char *target, input_item *item, fm_error *err)
+{
+    item->axis = -1;
+    item->varid = -1;
+    for (int d = 0; d < g->ndims; d++)
+        if (!strcmp(item->name, g->axes[d].name))
+            item->axis = d;
+    axis_kind kind = generic_kind(item->name);
+    for (int d = 0; item->axis < 0 && kind != AXIS_OTHER && d < g->ndims; d++)
+        if (g->axes[d].kind == kind)
+            item->axis = d;
+    if (item->axis >= 0)
+        return FM_OK;
+    int varid;
+    char dims[512];
+    describe_dims(g, dims, sizeof dims);
+    if (nc_inq_varid(g->ncid, item->name, &varid) == NC_NOERR) {
+        if (same_dims(g, g->ncid, varid)) {
+            item->varid = varid;
+            return FM_OK;
+        }
+        char vdims[512];
+        var_dims_text(g->ncid, varid, vdims, sizeof vdims);
+        return fm_fail(err, FM_ERR_FORMAT,
+                       "%s: input variable %s has dimensions (%s) but %s has (%s): inputs must be axes of %s or "
+                       "variables on the same grid",
+                       g->path, item->name, vdims, target, dims, target);
+    }
+    if (kind != AXIS_OTHER)
+        return fm_fail(err, FM_ERR_ARG, "%s: %s has no %s axis; its axes are %s", g->path, target,
+                       AXIS_WORD[kind], dims);
+    char vars[1024];
+    list_variables(g->ncid, vars, sizeof vars);
+    return fm_fail(err, FM_ERR_ARG,
+                   "%s: no axis or variable \"%s\"; the axes of %s are %s (or lon, lat, depth, time, month); the "
+                   "variables are %s",
+                   g->path, item->name, target, dims, vars);
+}
+
+fm_status fm_netcdf_read(const char *path, const char *inputs, const char *targets, fm_dataset **out,
+                         fm_error *err)
+{
+    *out = NULL;
+    grid g;
+    fm_status st = grid_open(path, &g, err);
+    if (st != FM_OK)
+        return st;
+    char *input_text = fm_strdup(inputs ? inputs : "");
+    char *target_text = fm_strdup(targets ? targets : "");
+    char *in_names[MAX_ITEMS], *out_names[MAX_ITEMS];
+    input_item items[MAX_ITEMS];
+    double *target_values[MAX_ITEMS];
+    unsigned char *target_valid[MAX_ITEMS];
+    int n_in = 0, n_out = 0, target_ids[MAX_ITEMS];
+    memset(items, 0, sizeof items);
+    memset(target_values, 0, sizeof target_values);
+    memset(target_valid, 0, sizeof target_valid);
+    unsigned char *valid = NULL;
+    fm_dataset *ds = NULL;
+    if (!input_text || !target_text) {
+        st = fm_fail(err, FM_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    n_in = split_list(input_text, in_names, MAX_ITEMS);
+    n_out = split_list(target_text, out_names, MAX_ITEMS);
+    if (n_in < 0 || n_out < 0) {
+        st = fm_fail(err, FM_ERR_ARG, "%s: more than %d inputs or targets", path, MAX_ITEMS);
+        n_in = n_in < 0 ? 0 : n_in;
+        n_out = n_out < 0 ? 0 : n_out;
+        goto done;
+    }
+    char vars[1024];
+    if (n_out == 0) {
+        list_variables(g.ncid, vars, sizeof vars);
+        st = fm_fail(err, FM_ERR_ARG,
+                     "%s: name the gridded variable with --targets VAR (its valid cells become the samples); the "
+                     "variables are %s",
+                     path, vars);
+        goto done;
+    }
+    for (int t = 0; t < n_out; t++) {
+        if (nc_inq_varid(g.ncid, out_names[t], &target_ids[t]) != NC_NOERR) {
+            list_variables(g.ncid, vars, sizeof vars);
+            st = fm_fail(err, FM_ERR_ARG, "%s: no variable \"%s\"; the variables are %s", path, out_names[t], vars);
+            goto done;
+        }
+    }
+    if ((st = grid_axes(&g, target_ids[0], out_names[0], err)) != FM_OK)
+        goto done;
+    for (int t = 1; t < n_out; t++) {
+        if (!same_dims(&g, g.ncid, target_ids[t])) {
+            char a[512], b[512];
+            var_dims_text(g.ncid, target_ids[0], a, sizeof a);
+            var_dims_text(g.ncid, target_ids[t], b, sizeof b);
+            st = fm_fail(err, FM_ERR_FORMAT, "%s: target %s has dimensions (%s) but %s has (%s)", path, out_names[t],
+                         b, out_names[0], a);
+            goto done;
+        }
+    }
+    if (n_in == 0) {
+        char dims[512];
+        describe_dims(&g, dims, sizeof dims);
+        st = fm_fail(err, FM_ERR_ARG, "%s: give --inputs, e.g. axes of %s: %s", path, out_names[0], dims);
+        goto done;
+    }
+    for (int i = 0; i < n_in; i++) {
+        items[i].name = in_names[i];
+        if ((st = resolve_input(&g, out_names[0], &items[i], err)) != FM_OK)
+            goto done;
+        for (int t = 0; t < n_out; t++)
+            if (items[i].varid == target_ids[t]) {
+                st = fm_fail(err, FM_ERR_ARG, "%s: %s is both an input and a target", path, in_names[i]);
+                goto done;
+            }
+    }
+
+    valid = fm_alloc_array(g.cells, 1);
+    if (!valid) {
+        st = fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %zu cells", path, g.cells);
+        goto done;
+    }
+    memset(valid, 1, g.cells);
+    for (int t = 0; t < n_out; t++) {
+        target_values[t] = fm_alloc_array(g.cells, sizeof *target_values[t]);
+        target_valid[t] = fm_alloc_array(g.cells, 1);
+        if (!target_values[t] || !target_valid[t]) {
+            st = fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %zu cells", path, g.cells);
+            goto done;
+        }
+        if ((st = read_values(g.ncid, target_ids[t], path, out_names[t], g.cells, target_values[t], target_valid[t],
+                              err)) != FM_OK)
+            goto done;
+        for (size_t c = 0; c < g.cells; c++)
+            valid[c] &= target_valid[t][c];
+    }
+    for (int i = 0; i < n_in; i++) {
+        input_item *it = &items[i];
+        if (it->varid >= 0) {
+            it->values = fm_alloc_array(g.cells, sizeof *it->values);
+            it->valid = fm_alloc_array(g.cells, 1);
+            if (!it->values || !it->valid) {
+                st = fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %zu cells", path, g.cells);
+                goto done;
+            }
+            if ((st = read_values(g.ncid, it->varid, path, it->name, g.cells, it->values, it->valid, err)) != FM_OK)
+                goto done;
+            for (size_t c = 0; c < g.cells; c++)
+                valid[c] &= it->valid[c];
+        } else {
+            const axis *ax = &g.axes[it->axis];
+            it->values = fm_alloc_array(ax->len, sizeof *it->values);
+            if (!it->values) {
+                st = fm_fail(err, FM_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            memcpy(it->values, ax->values, ax->len * sizeof *it->values);
+            if (!strcmp(it->name, "month") && (st = time_to_month(&g, ax, it->values, err)) != FM_OK)
+                goto done;
+        }
+    }
+    /* Strides of the row-major index, and the duplicated longitude column. */
+    size_t stride[NC_MAX_VAR_DIMS];
+    stride[g.ndims - 1] = 1;
+    for (int d = g.ndims - 2; d >= 0; d--)
+        stride[d] = stride[d + 1] * g.axes[d + 1].len;
+    if (g.drop_last_lon) {
+        size_t last = g.axes[g.lon_axis].len - 1;
+        for (size_t c = 0; c < g.cells; c++)
+            if ((c / stride[g.lon_axis]) % g.axes[g.lon_axis].len == last)
+                valid[c] = 0;
+    }
+    size_t rows = 0;
+    for (size_t c = 0; c < g.cells; c++)
+        rows += valid[c];
+    if (rows == 0) {
+        st = fm_fail(err, FM_ERR_FORMAT, "%s: all %zu cells of %s are fill values or missing: no samples", path,
+                     g.cells, out_names[0]);
+        goto done;
+    }
+    if ((st = fm_dataset_alloc(rows, n_in, n_out, &ds, err)) != FM_OK)
+        goto done;
+    ds->grid_index = fm_alloc_array(rows, sizeof *ds->grid_index);
+    ds->lon = g.lon_axis >= 0 ? fm_alloc_array(rows, sizeof *ds->lon) : NULL;
+    if (!ds->grid_index || (g.lon_axis >= 0 && !ds->lon) || !fm_copy_names(in_names, n_in, &ds->in_names) ||
+        !fm_copy_names(out_names, n_out, &ds->out_names)) {
+        st = fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %zu samples", path, rows);
+        goto done;
+    }
+    size_t r = 0;
+    for (size_t c = 0; c < g.cells; c++) {
+        if (!valid[c])
+            continue;
+        float *x = ds->x + r * (size_t)n_in;
+        for (int i = 0; i < n_in; i++) {
+            const input_item *it = &items[i];
+            x[i] = (float)(it->varid >= 0 ? it->values[c] : it->values[(c / stride[it->axis]) % g.axes[it->axis].len]);
+        }
+        for (int t = 0; t < n_out; t++)
+            ds->y[r * (size_t)n_out + (size_t)t] = (float)target_values[t][c];
+        ds->grid_index[r] = (uint64_t)c;
+        if (ds->lon)
+            ds->lon[r] = g.axes[g.lon_axis].values[(c / stride[g.lon_axis]) % g.axes[g.lon_axis].len];
+        r++;
+    }
+    ds->skipped = g.cells - rows;
+    for (size_t i = 0; i < rows * (size_t)n_in; i++)
+        if (!isfinite(ds->x[i])) {
+            st = fm_fail(err, FM_ERR_FORMAT, "%s: input %s of sample %zu is beyond the float range", path,
+                         in_names[i % (size_t)n_in], i / (size_t)n_in);
+            goto done;
+        }
+    for (size_t i = 0; i < rows * (size_t)n_out; i++)
+        if (!isfinite(ds->y[i])) {
+            st = fm_fail(err, FM_ERR_FORMAT, "%s: %s of sample %zu is beyond the float range", path,
+                         out_names[i % (size_t)n_out], i / (size_t)n_out);
+            goto done;
+        }
+    *out = ds;
+    ds = NULL;
+
+done:
+    fm_dataset_free(ds);
+    for (int i = 0; i < n_in; i++) {
+        free(items[i].values);
+        free(items[i].valid);
+    }
+    for (int t = 0; t < n_out; t++) {
+        free(target_values[t]);
+        free(target_valid[t]);
+    }
+    free(valid);
+    free(input_text);
+    free(target_text);
+    grid_close(&g);
+    return st;
+}
+
+/* ------------------------------------------------------------ writing */
+
+/* Define dimension `dimid` of `in` in `out` (once; its length now). */
+static int copy_dim(int in, int dimid, int out, int *out_dimid)
+{
+    char name[NC_MAX_NAME + 1];
+    size_t len;
+    int rc = nc_inq_dim(in, dimid, name, &len);
+    if (rc != NC_NOERR)
+        return rc;
+    if (nc_inq_dimid(out, name, out_dimid) == NC_NOERR)
+        return NC_NOERR;
+    return nc_def_dim(out, name, len, out_dimid);
+}
+
+/* Define variable `varid` of `in` in `out` with its dimensions and attributes. */
+static int copy_var_def(int in, int varid, int out, int *out_varid)
+{
+    char name[NC_MAX_NAME + 1];
+    nc_type type;
+    int ndims, dimids[NC_MAX_VAR_DIMS], natts, out_dims[NC_MAX_VAR_DIMS];
+    int rc = nc_inq_var(in, varid, name, &type, &ndims, dimids, &natts);
+    if (rc != NC_NOERR)
+        return rc;
+    if (nc_inq_varid(out, name, out_varid) == NC_NOERR)
+        return NC_NOERR;
+    if (type > NC_DOUBLE) /* classic files hold the six classic types only */
+        type = NC_DOUBLE;
+    for (int d = 0; d < ndims; d++)
+        if ((rc = copy_dim(in, dimids[d], out, &out_dims[d])) != NC_NOERR)
+            return rc;
+    if ((rc = nc_def_var(out, name, type, ndims, out_dims, out_varid)) != NC_NOERR)
+        return rc;
+    for (int a = 0; a < natts; a++) {
+        char att[NC_MAX_NAME + 1];
+        if ((rc = nc_inq_attname(in, varid, a, att)) != NC_NOERR)
+            return rc;
+        nc_type atype;
+        if (nc_inq_atttype(in, varid, att, &atype) == NC_NOERR && atype > NC_DOUBLE && atype != NC_CHAR)
+            continue;
+        if ((rc = nc_copy_att(in, varid, att, out, *out_varid)) != NC_NOERR)
+            return rc;
+    }
+    return NC_NOERR;
+}
+
+static int copy_var_data(int in, int varid, int out, int out_varid)
+{
+    nc_type type;
+    int ndims, dimids[NC_MAX_VAR_DIMS];
+    int rc = nc_inq_var(in, varid, NULL, &type, &ndims, dimids, NULL);
+    if (rc != NC_NOERR)
+        return rc;
+    size_t n = 1;
+    for (int d = 0; d < ndims; d++) {
+        size_t len;
+        if ((rc = nc_inq_dimlen(in, dimids[d], &len)) != NC_NOERR)
+            return rc;
+        n *= len;
+    }
+    if (type == NC_CHAR) {
+        char *buf = malloc(n ? n : 1);
+        if (!buf)
+            return NC_ENOMEM;
+        rc = nc_get_var_text(in, varid, buf);
+        if (rc == NC_NOERR)
+            rc = nc_put_var_text(out, out_varid, buf);
+        free(buf);
+        return rc;
+    }
+    double *buf = fm_alloc_array(n ? n : 1, sizeof *buf);
+    if (!buf)
+        return NC_ENOMEM;
+    rc = nc_get_var_double(in, varid, buf);
+    if (rc == NC_NOERR)
+        rc = nc_put_var_double(out, out_varid, buf);
+    free(buf);
+    return rc;
+}
+
+static int fsync_path(const char *path, int directory)
+{
+    int fd = open(path, directory ? O_RDONLY : O_RDWR);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+fm_status fm_netcdf_write_predictions(const char *template_path, const char *grid_var, const char *out_path,
+                                      const uint64_t *grid_index, size_t rows, int n_out, char *const *names,
+                                      const float *pred, const float *truth, fm_error *err)
+{
+    if (!template_path || !grid_var || !out_path || !grid_index || !pred || n_out <= 0 || !names)
+        return fm_fail(err, FM_ERR_ARG, "fm_netcdf_write_predictions: missing argument");
+    grid g;
+    fm_status st = grid_open(template_path, &g, err);
+    if (st != FM_OK)
+        return st;
+    int in = g.ncid, gvar;
+    if (nc_inq_varid(in, grid_var, &gvar) != NC_NOERR) {
+        char vars[1024];
+        list_variables(in, vars, sizeof vars);
+        st = fm_fail(err, FM_ERR_ARG, "%s: no variable \"%s\" to take the grid from; the variables are %s",
+                     template_path, grid_var, vars);
+        grid_close(&g);
+        return st;
+    }
+    if ((st = grid_axes(&g, gvar, grid_var, err)) != FM_OK) {
+        grid_close(&g);
+        return st;
+    }
+    for (size_t r = 0; r < rows; r++)
+        if (grid_index[r] >= g.cells) {
+            grid_close(&g);
+            return fm_fail(err, FM_ERR_ARG, "%s: grid index %llu of row %zu is outside the %zu cells of %s", out_path,
+                           (unsigned long long)grid_index[r], r, g.cells, grid_var);
+        }
+    float fill = -1e34f;
+    nc_type gtype;
+    float gfill;
+    if (nc_inq_vartype(in, gvar, &gtype) == NC_NOERR && gtype == NC_FLOAT &&
+        nc_get_att_float(in, gvar, "_FillValue", &gfill) == NC_NOERR && isfinite(gfill))
+        fill = gfill;
+
+    size_t tmp_len = strlen(out_path) + 48;
+    char *tmp = malloc(tmp_len);
+    float *cells = fm_alloc_array(g.cells, sizeof *cells);
+    if (!tmp || !cells) {
+        free(tmp);
+        free(cells);
+        grid_close(&g);
+        return fm_fail(err, FM_ERR_NOMEM, "out of memory for %zu cells", g.cells);
+    }
+    snprintf(tmp, tmp_len, "%s.tmp.%ld", out_path, (long)getpid());
+    int outid = -1, rc = nc_create(tmp, NC_CLOBBER | NC_64BIT_OFFSET, &outid);
+    if (rc != NC_NOERR) {
+        st = fm_fail(err, FM_ERR_IO, "cannot create %s: %s", out_path, rc > 0 ? strerror(rc) : nc_strerror(rc));
+        outid = -1;
+        goto fail;
+    }
+    /* Dimensions and coordinate variables of the grid (with the variables
+     * their "edges"/"bounds" attributes name), then the global attributes. */
+    int coord_in[NC_MAX_VAR_DIMS * 3], coord_out[NC_MAX_VAR_DIMS * 3], n_coord = 0, out_dims[NC_MAX_VAR_DIMS];
+    for (int d = 0; d < g.ndims && rc == NC_NOERR; d++) {
+        rc = copy_dim(in, g.axes[d].dimid, outid, &out_dims[d]);
+        if (rc != NC_NOERR || g.axes[d].varid < 0)
+            continue;
+        coord_in[n_coord] = g.axes[d].varid;
+        rc = copy_var_def(in, g.axes[d].varid, outid, &coord_out[n_coord]);
+        n_coord++;
+        static const char *const LINKS[] = {"edges", "bounds"};
+        for (int k = 0; k < 2 && rc == NC_NOERR; k++) {
+            char linked[NC_MAX_NAME + 1];
+            int lv;
+            att_text(in, g.axes[d].varid, LINKS[k], linked, sizeof linked, 0);
+            if (linked[0] && nc_inq_varid(in, linked, &lv) == NC_NOERR) {
+                coord_in[n_coord] = lv;
+                rc = copy_var_def(in, lv, outid, &coord_out[n_coord]);
+                n_coord++;
+            }
+        }
+    }
+    int natts = 0;
+    if (rc == NC_NOERR)
+        rc = nc_inq_natts(in, &natts);
+    for (int a = 0; a < natts && rc == NC_NOERR; a++) {
+        char att[NC_MAX_NAME + 1];
+        nc_type atype;
+        if ((rc = nc_inq_attname(in, NC_GLOBAL, a, att)) == NC_NOERR && nc_inq_atttype(in, NC_GLOBAL, att, &atype) == NC_NOERR &&
+            (atype <= NC_DOUBLE || atype == NC_CHAR))
+            rc = nc_copy_att(in, NC_GLOBAL, att, outid, NC_GLOBAL);
+    }
+    if (rc == NC_NOERR) {
+        const char *note = "predictions written by fathom predict";
+        rc = nc_put_att_text(outid, NC_GLOBAL, "fathom", strlen(note), note);
+    }
+    char long_name[256], units[256];
+    att_text(in, gvar, "long_name", long_name, sizeof long_name, 0);
+    att_text(in, gvar, "units", units, sizeof units, 0);
+    int n_vars = truth ? 2 * n_out : n_out;
+    int *out_vars = calloc((size_t)n_vars, sizeof *out_vars);
+    if (!out_vars && rc == NC_NOERR)
+        rc = NC_ENOMEM;
+    for (int v = 0; v < n_vars && rc == NC_NOERR; v++) {
+        int j = v % n_out, residual = v >= n_out;
+        char name[NC_MAX_NAME + 1], text[600];
+        snprintf(name, sizeof name, "%s_%s", names[j], residual ? "residual" : "prediction");
+        for (char *p = name; *p; p++)
+            if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.')
+                *p = '_';
+        if ((rc = nc_def_var(outid, name, NC_FLOAT, g.ndims, out_dims, &out_vars[v])) != NC_NOERR)
+            break;
+        snprintf(text, sizeof text, "%s of %s by fathom", residual ? "residual (prediction - truth)" : "prediction",
+                 long_name[0] && n_out == 1 ? long_name : names[j]);
+        rc = nc_put_att_text(outid, out_vars[v], "long_name", strlen(text), text);
+        if (rc == NC_NOERR && units[0] && n_out == 1)
+            rc = nc_put_att_text(outid, out_vars[v], "units", strlen(units), units);
+        if (rc == NC_NOERR)
+            rc = nc_put_att_float(outid, out_vars[v], "_FillValue", NC_FLOAT, 1, &fill);
+        if (rc == NC_NOERR)
+            rc = nc_put_att_float(outid, out_vars[v], "missing_value", NC_FLOAT, 1, &fill);
+    }
+    if (rc == NC_NOERR)
+        rc = nc_enddef(outid);
+    for (int k = 0; k < n_coord && rc == NC_NOERR; k++)
+        rc = copy_var_data(in, coord_in[k], outid, coord_out[k]);
+    for (int v = 0; v < n_vars && rc == NC_NOERR; v++) {
+        int j = v % n_out, residual = v >= n_out;
+        for (size_t c = 0; c < g.cells; c++)
+            cells[c] = fill;
+        for (size_t r = 0; r < rows; r++) {
+            size_t at = r * (size_t)n_out + (size_t)j;
+            cells[grid_index[r]] = residual ? pred[at] - truth[at] : pred[at];
+        }
+        rc = nc_put_var_float(outid, out_vars[v], cells);
+    }
+    free(out_vars);
+    if (rc != NC_NOERR) {
+        st = fm_fail(err, rc == NC_ENOMEM ? FM_ERR_NOMEM : FM_ERR_IO, "cannot write %s: %s", out_path,
+                     nc_strerror(rc));
+        goto fail;
+    }
+    rc = nc_close(outid);
+    outid = -1;
+    if (rc != NC_NOERR) {
+        st = fm_fail(err, FM_ERR_IO, "cannot write %s: %s", out_path, nc_strerror(rc));
+        goto fail;
+    }
+    if (fsync_path(tmp, 0) != 0 || rename(tmp, out_path) != 0) {
+        st = fm_fail(err, FM_ERR_IO, "cannot write %s: %s", out_path, strerror(errno));
+        goto fail;
+    }
+    {
+        /* Make the rename durable: fsync the directory. */
+        char *dir = fm_strdup(out_path);
+        if (dir) {
+            char *slash = strrchr(dir, '/');
+            if (slash)
+                *(slash == dir ? slash + 1 : slash) = '\0';
+            fsync_path(slash ? dir : ".", 1);
+            free(dir);
+        }
+    }
+    free(tmp);
+    free(cells);
+    grid_close(&g);
+    return FM_OK;
+
+fail:
+    if (outid >= 0)
+        nc_abort(outid);
+    remove(tmp);
+    free(tmp);
+    free(cells);
+    grid_close(&g);
+    return st;
+}

@@ -437,14 +437,13 @@ static void test_two_threads_equal_sequential(void **state)
 
 /* In a child limited to 256 MiB of address space, a network of ~1.6 GB and a
  * batch buffer beyond the limit fail with FM_ERR_NOMEM; the child exits with
- * what it saw instead of crashing. (ASan reserves terabytes of address space
- * and cannot run under RLIMIT_AS: skipped there.) */
+ * what it saw instead of crashing. ASan reserves terabytes of address space and
+ * cannot run under RLIMIT_AS, so the sanitizer build leaves this test out of its
+ * list (it runs in the release build); it is not reported as passed there. */
+#ifndef UNDER_ASAN
 static void test_out_of_memory_is_an_error(void **state)
 {
     (void)state;
-#ifdef UNDER_ASAN
-    skip();
-#else
     fflush(stdout);
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -480,8 +479,8 @@ static void test_out_of_memory_is_an_error(void **state)
         fail_msg("the memory-limited child crashed (signal %d)", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     if (WEXITSTATUS(status) != 0)
         fail_msg("the memory-limited child failed check %d", WEXITSTATUS(status));
-#endif
 }
+#endif
 
 static void test_memory_estimate(void **state)
 {
@@ -520,7 +519,9 @@ int main(void)
         cmocka_unit_test(test_resume_refuses_mismatch),
         cmocka_unit_test(test_truncated_checkpoint_refused),
         cmocka_unit_test(test_two_threads_equal_sequential),
+#ifndef UNDER_ASAN
         cmocka_unit_test(test_out_of_memory_is_an_error),
+#endif
         cmocka_unit_test(test_memory_estimate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -304,7 +304,7 @@ int cmd_baseline(int argc, char **argv)
                           MAX_DIM - 3);
         goto done;
     }
-    if (lin->rows != geo->rows || memcmp(lin->grid_index, geo->grid_index, lin->rows * sizeof *lin->grid_index)) {
+    if (lin->rows != geo->rows || memcmp(lin->grid_index, geo->grid_index, lin->rows * sizeof *lin->grid_index) != 0) {
         st = fm_error_set(&err, FM_ERR_ARG, "--inputs and --knn-space select different cells");
         goto done;
     }

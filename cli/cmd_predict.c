@@ -45,8 +45,11 @@ static fm_status write_segy(const char *data_path, const char *out_path, const f
     float *traces = NULL;
     size_t n_traces = 0;
     int n_samples = 0, interval = 0;
-    fm_status st = file ? fm_segy_read_traces(file, &traces, &n_traces, &n_samples, &interval, err)
-                        : fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+    if (!file) {
+        fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+        return FM_ERR_NOMEM;
+    }
+    fm_status st = fm_segy_read_traces(file, &traces, &n_traces, &n_samples, &interval, err);
     free(file);
     if (st != FM_OK)
         return st;

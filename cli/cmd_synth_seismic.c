@@ -98,7 +98,7 @@ int cmd_synth_seismic(int argc, char **argv)
         return cli_usage_error(COMMAND, "--out is required");
 
     size_t n = (size_t)traces * (size_t)samples;
-    float *seis = malloc(n * sizeof *seis), *imp = malloc(n * sizeof *imp), *refl = malloc(n * sizeof *refl);
+    float *seis = calloc(n, sizeof *seis), *imp = malloc(n * sizeof *imp), *refl = malloc(n * sizeof *refl);
     double *depth = malloc((size_t)(layers + 1) * sizeof *depth), *dip = malloc((size_t)(layers + 1) * sizeof *dip);
     double *layer_z = malloc((size_t)(layers + 2) * sizeof *layer_z);
     fm_error err = {FM_OK, ""};
@@ -111,6 +111,7 @@ int cmd_synth_seismic(int argc, char **argv)
     fm_rng_seed(&rng, seed);
     /* Interfaces at random two-way times, each dipping by up to +-0.1 sample
      * per trace; impedance a log-normal random walk from 4500 (m/s g/cm3). */
+    const long centre = traces / 2; /* the middle trace, a whole number on purpose */
     for (long t = 0; t < traces; t++) {
         if (t == 0 || (block > 0 && t % block == 0)) {
             for (long l = 0; l < layers; l++) {
@@ -126,7 +127,7 @@ int cmd_synth_seismic(int argc, char **argv)
              * interfaces above. */
             double z = layer_z[0];
             for (long l = 0; l < layers; l++)
-                if ((double)s >= depth[l] + dip[l] * (double)(t - traces / 2))
+                if ((double)s >= depth[l] + dip[l] * (double)(t - centre))
                     z *= layer_z[l + 1] / layer_z[l];
             imp[(size_t)t * (size_t)samples + (size_t)s] = (float)z;
         }

@@ -238,9 +238,11 @@ fm_status fm_dataset_from_matrix(const char *path, const float *matrix, size_t r
         float *x = ds->x + kept * (size_t)sel.n_in;
         for (int j = 0; j < sel.n_in; j++)
             x[j] = src[sel.in[j]] / input_divisor;
-        float *y = ds->y ? ds->y + kept * (size_t)sel.n_out : NULL;
-        for (int j = 0; j < sel.n_out; j++)
-            y[j] = src[sel.out[j]];
+        if (sel.n_out > 0) {
+            float *y = ds->y + kept * (size_t)sel.n_out;
+            for (int j = 0; j < sel.n_out; j++)
+                y[j] = src[sel.out[j]];
+        }
         kept++;
     }
     if (status == FM_OK && kept == 0)
@@ -381,8 +383,9 @@ static fm_status read_pair(const char *path, const char *target_path, const fm_r
                 ds->lon[k] = inputs->lon[i];
             memcpy(ds->x + k * (size_t)ds->n_in, inputs->x + i * (size_t)ds->n_in,
                    (size_t)ds->n_in * sizeof *ds->x);
-            memcpy(ds->y + k * (size_t)ds->n_out, targets->x + i * (size_t)ds->n_out,
-                   (size_t)ds->n_out * sizeof *ds->y);
+            if (ds->n_out > 0)
+                memcpy(ds->y + k * (size_t)ds->n_out, targets->x + i * (size_t)ds->n_out,
+                       (size_t)ds->n_out * sizeof *ds->y);
             k++;
         }
         ds->skipped = inputs->rows - kept;
@@ -533,7 +536,7 @@ fm_status fm_data_read(const char *path, const char *target_path, const fm_read_
     /* SEG-Y inputs are windows, not columns; elsewhere an encoding spec
      * (anything with a ':' in a CSV or NPY spec, every NetCDF spec) selects
      * the raw columns the encoding reads. */
-    if (format != FORMAT_SEGY && !is_blank_spec(plain.inputs) &&
+    if (format != FORMAT_SEGY && plain.inputs && !is_blank_spec(plain.inputs) &&
         (format == FORMAT_NETCDF || strchr(plain.inputs, ':'))) {
         st = fm_encoding_parse(plain.inputs, &enc, err);
         if (st == FM_OK && !(raw_spec = join_raw_names(enc)))

@@ -15,7 +15,7 @@ build=build-fuzz
 CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFATHOM_FUZZ=ON -DFATHOM_TESTS=OFF >/dev/null
 harnesses=("$@")
 if [ ${#harnesses[@]} -eq 0 ]; then
-    harnesses=(model_load csv npy idx spec) # add netcdf and segy here once their harnesses exist
+    harnesses=(model_load csv npy idx spec netcdf segy)
 fi
 targets=()
 for name in "${harnesses[@]}"; do targets+=(--target "fuzz_$name"); done

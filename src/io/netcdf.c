@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <netcdf.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,7 +176,7 @@ static void describe_dims(const grid *g, char *buf, size_t size)
  * cells. scale_factor and add_offset are applied. */
 #define READ_TYPED(ctype, getter, getatt, default_fill)                                                     \
     do {                                                                                                    \
-        ctype *buf = fm_alloc_array(n, sizeof *buf);                                                        \
+        ctype *buf = fm_alloc_array(n, sizeof *buf); /* NOLINT(bugprone-macro-parentheses): ctype is a type */ \
         if (!buf)                                                                                           \
             return fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %s (%zu values)", path, name, n);     \
         int get_rc = getter(ncid, varid, buf);                                                              \
@@ -253,6 +254,15 @@ static void grid_close(grid *g)
 
 static size_t pad4(size_t n) { return (n + 3) & ~(size_t)3; }
 
+/* Sizes from a file's header, saturating: a sum or product that overflows is
+ * SIZE_MAX (more than any file holds) rather than a small wrapped value. */
+static size_t sat_add(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+static size_t sat_mul(size_t a, size_t b)
+{
+    size_t out;
+    return fm_mul_size(a, b, &out) ? out : SIZE_MAX;
+}
+
 static size_t type_size(nc_type type)
 {
     switch (type) {
@@ -315,14 +325,14 @@ static fm_status check_classic_size(int ncid, const char *path, fm_error *err)
         for (int d = is_record; d < vndims; d++) {
             size_t len = 0;
             nc_inq_dimlen(ncid, dimids[d], &len);
-            count *= len;
+            count = sat_mul(count, len);
         }
         if (is_record)
-            record_size += pad4(count);
+            record_size = sat_add(record_size, sat_add(count, 3) & ~(size_t)3);
         else
-            data += pad4(count);
+            data = sat_add(data, sat_add(count, 3) & ~(size_t)3);
     }
-    size_t expected = header + data + records * record_size;
+    size_t expected = sat_add(sat_add(header, data), sat_mul(records, record_size));
     FILE *f = fopen(path, "rb");
     long size = -1;
     if (f && fseek(f, 0, SEEK_END) == 0)
@@ -332,6 +342,136 @@ static fm_status check_classic_size(int ncid, const char *path, fm_error *err)
     if (size >= 0 && (size_t)size < expected)
         return fm_fail(err, FM_ERR_FORMAT, "%s: truncated NetCDF file: %ld bytes, but its header and data need at least %zu",
                        path, size, expected);
+    return FM_OK;
+}
+
+/* A walk over a classic (CDF-1, -2, -5) header before netCDF-C reads it:
+ * netCDF-C allocates every name, attribute and list at the size the header
+ * claims before it notices that the file is shorter (a 300-byte file can ask
+ * for 4 GB), so each count and length is checked against the bytes left in
+ * the file first. Other files (HDF5-based netCDF-4) are left to netCDF-C. */
+typedef struct classic_walk {
+    FILE *f;
+    unsigned long long pos, size;
+    int wide;   /* bytes of a count or length: 4, or 8 in CDF-5 */
+    int cdf5;
+    int bad;
+} classic_walk;
+
+static unsigned long long walk_left(const classic_walk *w) { return w->size - w->pos; }
+
+static unsigned long long walk_number(classic_walk *w, int bytes)
+{
+    unsigned char b[8];
+    if (w->bad || walk_left(w) < (unsigned long long)bytes || fread(b, 1, (size_t)bytes, w->f) != (size_t)bytes) {
+        w->bad = 1;
+        return 0;
+    }
+    w->pos += (unsigned long long)bytes;
+    unsigned long long v = 0;
+    for (int i = 0; i < bytes; i++)
+        v = v << 8 | b[i];
+    return v;
+}
+
+/* Skip n bytes padded to a multiple of 4. */
+static void walk_skip(classic_walk *w, unsigned long long n)
+{
+    if (w->bad || n > walk_left(w)) {
+        w->bad = 1;
+        return;
+    }
+    n = (n + 3) & ~3ull;
+    if (n > walk_left(w))
+        n = walk_left(w); /* the padding of the last item may be missing */
+    if (fseeko(w->f, (off_t)(w->pos + n), SEEK_SET) != 0)
+        w->bad = 1;
+    w->pos += n;
+}
+
+static void walk_name(classic_walk *w) { walk_skip(w, walk_number(w, w->wide)); }
+
+/* A list's tag and count: 0 when ABSENT; a count that cannot fit in the rest
+ * of the file at `least` bytes an element is bad. */
+static unsigned long long walk_list(classic_walk *w, unsigned long long tag, unsigned long long least)
+{
+    unsigned long long t = walk_number(w, 4), n = walk_number(w, w->wide);
+    if (t == 0 && n == 0)
+        return 0;
+    if (t != tag || n > walk_left(w) / least)
+        w->bad = 1;
+    return w->bad ? 0 : n;
+}
+
+static int walk_type(classic_walk *w)
+{
+    unsigned long long type = walk_number(w, 4);
+    if (type >= NC_BYTE && type <= (w->cdf5 ? NC_UINT64 : NC_DOUBLE))
+        return (int)type;
+    w->bad = 1;
+    return NC_BYTE;
+}
+
+static void walk_attributes(classic_walk *w)
+{
+    unsigned long long n = walk_list(w, 0x0C, 2ull * (unsigned)w->wide + 4);
+    for (unsigned long long a = 0; a < n && !w->bad; a++) {
+        walk_name(w);
+        size_t size = type_size(walk_type(w));
+        unsigned long long len = walk_number(w, w->wide);
+        if (len > walk_left(w) / size)
+            w->bad = 1;
+        else
+            walk_skip(w, len * size);
+    }
+}
+
+static fm_status check_classic_header(const char *path, fm_error *err)
+{
+    classic_walk w = {fopen(path, "rb"), 0, 0, 4, 0, 0};
+    if (!w.f)
+        return fm_fail(err, FM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    unsigned char magic[4];
+    if (fread(magic, 1, 4, w.f) != 4 || memcmp(magic, "CDF", 3) != 0 ||
+        (magic[3] != 1 && magic[3] != 2 && magic[3] != 5) || fseeko(w.f, 0, SEEK_END) != 0) {
+        fclose(w.f);
+        return FM_OK; /* not a classic file: netCDF-C decides */
+    }
+    off_t end = ftello(w.f);
+    w.size = end > 0 ? (unsigned long long)end : 0;
+    w.pos = 4;
+    w.cdf5 = magic[3] == 5;
+    w.wide = w.cdf5 ? 8 : 4;
+    const unsigned long long offset = magic[3] == 1 ? 4 : 8;
+    if (fseeko(w.f, 4, SEEK_SET) != 0)
+        w.bad = 1;
+    walk_number(&w, w.wide); /* numrecs */
+    unsigned long long n = walk_list(&w, 0x0A, 2ull * (unsigned)w.wide);
+    for (unsigned long long d = 0; d < n && !w.bad; d++) {
+        walk_name(&w);
+        walk_number(&w, w.wide);
+    }
+    walk_attributes(&w);
+    n = walk_list(&w, 0x0B, 4ull * (unsigned)w.wide + 8 + offset);
+    for (unsigned long long v = 0; v < n && !w.bad; v++) {
+        walk_name(&w);
+        unsigned long long ndims = walk_number(&w, w.wide);
+        if (ndims > walk_left(&w) / (unsigned)w.wide)
+            w.bad = 1;
+        else
+            walk_skip(&w, ndims * (unsigned)w.wide);
+        walk_attributes(&w);
+        walk_type(&w);
+        walk_number(&w, w.wide); /* vsize */
+        walk_number(&w, (int)offset); /* begin */
+    }
+    unsigned long long at = w.pos;
+    fclose(w.f);
+    if (w.bad)
+        return fm_fail(err, FM_ERR_FORMAT,
+                       "%s: corrupt or truncated NetCDF header: a count, name, type or attribute near byte %llu does "
+                       "not fit in the file's %llu bytes",
+                       path, at, w.size);
     return FM_OK;
 }
 
@@ -345,6 +485,9 @@ static fm_status grid_open(const char *path, grid *g, fm_error *err)
     if (!probe)
         return fm_fail(err, FM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     fclose(probe);
+    fm_status st = check_classic_header(path, err);
+    if (st != FM_OK)
+        return st;
     int rc = nc_open(path, NC_NOWRITE, &g->ncid);
     if (rc != NC_NOERR) {
         g->ncid = -1;
@@ -401,7 +544,8 @@ static fm_status grid_axes(grid *g, int varid, const char *name, fm_error *err)
             /* Ferret's modulo axes run past 360 (20.5 .. 379.5): wrap to [0, 360). */
             for (size_t i = 0; i < ax->len; i++) {
                 double w = fmod(ax->values[i], 360.0);
-                ax->values[i] = w < 0 ? w + 360.0 : w;
+                w = w < 0 ? w + 360.0 : w;
+                ax->values[i] = w >= 360.0 ? 0.0 : w; /* -1e-300 + 360 rounds to 360 */
             }
             if (ax->len >= 2 && ax->varid >= 0) {
                 double first = 0, last = 0;
@@ -444,7 +588,8 @@ static fm_status time_to_month(const grid *g, const axis *ax, double *values, fm
     for (size_t i = 0; i < ax->len; i++) {
         double m = (month - 1) + (day - 1) / month_days + values[i] * unit_days / month_days;
         m = fmod(m, 12.0);
-        values[i] = m < 0 ? m + 12.0 : m;
+        m = m < 0 ? m + 12.0 : m;
+        values[i] = m >= 12.0 ? 0.0 : m; /* [0, 12): -1e-300 + 12 rounds to 12 */
     }
     return FM_OK;
 }
@@ -706,7 +851,7 @@ fm_status fm_netcdf_read(const char *path, const char *inputs, const char *targe
         float *x = ds->x + r * (size_t)n_in;
         for (int i = 0; i < n_in; i++) {
             const input_item *it = &items[i];
-            x[i] = (float)(it->varid >= 0 ? it->values[c] : it->values[(c / stride[it->axis]) % g.axes[it->axis].len]);
+            x[i] = (float)(it->axis >= 0 ? it->values[(c / stride[it->axis]) % g.axes[it->axis].len] : it->values[c]);
         }
         for (int t = 0; t < n_out; t++)
             ds->y[r * (size_t)n_out + (size_t)t] = (float)target_values[t][c];

@@ -64,6 +64,8 @@ int main(int argc, char **argv)
     remove(fuzz_path(".csv"));
     remove(fuzz_path(".npy"));
     remove(fuzz_path("-ubyte"));
+    remove(fuzz_path(".nc"));
+    remove(fuzz_path(".sgy"));
     printf("%d inputs replayed\n", files);
     return failures != 0 || files == 0;
 }

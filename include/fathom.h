@@ -849,6 +849,51 @@ fm_status fm_plot_depth_svg(const char *svg_path, const char *title, const fm_de
  * JSON (a truncated last line, as a killed run leaves, is skipped). */
 fm_status fm_report_write(const char *jsonl_path, const char *html_path, fm_error *err);
 
+/* One lon x lat slice of a gridded NetCDF variable, for maps: the variable
+ * must have a longitude and a latitude dimension (found as fm_dataset_read
+ * finds them: CF axis/standard_name/units, then the name) and at most one
+ * other dimension longer than 1 (depth or time), of which index `slice` is
+ * read. values [nlat][nlon] in the file's order (lat[0] is row 0), NaN where
+ * the value is the _FillValue, a missing_value or NaN; scale_factor and
+ * add_offset applied. Everything malloc'd; fm_grid_slice_free releases it. */
+typedef struct fm_grid_slice {
+    int nlon, nlat;
+    double *lon, *lat;   /* [nlon], [nlat]: coordinate values (0, 1, ... without coordinate variables) */
+    double *values;      /* [nlat][nlon] */
+    char units[128];     /* the variable's units attribute, "" when absent */
+    char long_name[256]; /* its long_name, "" when absent */
+    char slice_dim[128]; /* the sliced dimension's name, "" for a 2-D variable */
+    char slice_axis[8];  /* "depth", "time" or "" (unknown, or 2-D): what the sliced dimension is */
+    char slice_units[128];
+    double slice_value;  /* its coordinate at `slice` (the index without a coordinate variable); NAN for 2-D */
+    size_t n_slices;     /* length of the sliced dimension (1 for 2-D) */
+} fm_grid_slice;
+
+/* FM_ERR_IO when the file cannot be opened, FM_ERR_ARG when `var` is not in
+ * it (the message lists the variables) or slice >= n_slices, FM_ERR_FORMAT
+ * when the variable has no lon/lat pair or more than one other dimension. */
+fm_status fm_grid_slice_read(const char *path, const char *var, size_t slice, fm_grid_slice *out, fm_error *err);
+void fm_grid_slice_free(fm_grid_slice *s);
+
+/* Maps on a report page (fm_report_write_maps): the NetCDF file that
+ * `fathom predict --out PRED.nc` writes from NetCDF data, holding
+ * NAME_prediction and NAME_residual (prediction - truth) on the data's grid;
+ * truth is drawn as prediction - residual. */
+typedef struct fm_report_maps {
+    const char *path;     /* PRED.nc */
+    const char *variable; /* NAME_prediction to draw; NULL: the file's only *_prediction variable */
+    size_t slice;         /* index of the depth or time dimension */
+} fm_report_maps;
+
+/* fm_report_write with a "Maps" section: truth, prediction and residual of
+ * one depth or time slice as lon x lat maps (truth and prediction on one
+ * viridis scale, the residual on a blue-white-red scale symmetric about 0,
+ * land and missing cells grey). maps NULL: as fm_report_write. A map file
+ * that cannot be drawn (no prediction variable, no residual, a slice out of
+ * range) fails before anything is written. */
+fm_status fm_report_write_maps(const char *jsonl_path, const char *html_path, const fm_report_maps *maps,
+                               fm_error *err);
+
 /* ------------------------------------------------------- geoscience data */
 
 /* Held-out test sets that geoscientists trust. Each rule decides from a row's

@@ -9,6 +9,7 @@
 #include "report/svg.h"
 
 #include <math.h>
+#include <netcdf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +228,220 @@ static void test_heatmap_negative_shape(void **state)
     }
 }
 
+/* ------------------------------------------------------------------ maps */
+
+/* A prediction file as fathom predict writes it: T_prediction and
+ * T_residual (depth=3, lat=4, lon=6; latitude south to north), units
+ * "deg C", three fill cells at depth index 1 and optionally no prediction
+ * variable at all. */
+static void write_prediction_nc(const char *path, int with_prediction)
+{
+    int nc, d[3], vdepth, vlat, vlon, vpred, vres;
+    assert_int_equal(nc_create(path, NC_CLOBBER, &nc), NC_NOERR);
+    nc_def_dim(nc, "depth", 3, &d[0]);
+    nc_def_dim(nc, "lat", 4, &d[1]);
+    nc_def_dim(nc, "lon", 6, &d[2]);
+    nc_def_var(nc, "depth", NC_DOUBLE, 1, &d[0], &vdepth);
+    nc_put_att_text(nc, vdepth, "units", 1, "m");
+    nc_put_att_text(nc, vdepth, "positive", 4, "down");
+    nc_def_var(nc, "lat", NC_DOUBLE, 1, &d[1], &vlat);
+    nc_put_att_text(nc, vlat, "units", 13, "degrees_north");
+    nc_def_var(nc, "lon", NC_DOUBLE, 1, &d[2], &vlon);
+    nc_put_att_text(nc, vlon, "units", 12, "degrees_east");
+    float fill = -1e34f;
+    const char *names[2] = {with_prediction ? "T_prediction" : "T_other", "T_residual"};
+    int *vars[2] = {&vpred, &vres};
+    for (int k = 0; k < 2; k++) {
+        nc_def_var(nc, names[k], NC_FLOAT, 3, d, vars[k]);
+        nc_put_att_text(nc, *vars[k], "units", 5, "deg C");
+        nc_put_att_float(nc, *vars[k], "_FillValue", NC_FLOAT, 1, &fill);
+    }
+    assert_int_equal(nc_enddef(nc), NC_NOERR);
+    double depth[3] = {0, 50, 200}, lat[4] = {-67.5, -22.5, 22.5, 67.5}, lon[6] = {30, 90, 150, 210, 270, 330};
+    nc_put_var_double(nc, vdepth, depth);
+    nc_put_var_double(nc, vlat, lat);
+    nc_put_var_double(nc, vlon, lon);
+    float pred[3][4][6], res[3][4][6];
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 6; j++) {
+                pred[k][i][j] = (float)(30.0 - 10.0 * fabs(lat[i]) / 22.5 - k);
+                res[k][i][j] = (float)(0.5 * (j - 2.5)); /* -1.25 .. 1.25: not symmetric in count */
+            }
+    pred[1][0][0] = pred[1][0][1] = pred[1][3][5] = fill; /* land */
+    res[1][0][0] = res[1][0][1] = res[1][3][5] = fill;
+    res[1][2][3] = 4.0f; /* one large residual */
+    assert_int_equal(nc_put_var_float(nc, vpred, &pred[0][0][0]), NC_NOERR);
+    assert_int_equal(nc_put_var_float(nc, vres, &res[0][0][0]), NC_NOERR);
+    assert_int_equal(nc_close(nc), NC_NOERR);
+}
+
+static void test_grid_slice_read(void **state)
+{
+    (void)state;
+    fm_error err;
+    char nc[512];
+    snprintf(nc, sizeof nc, "%s", fm_test_tmp_path("slice.nc"));
+    write_prediction_nc(nc, 1);
+    fm_grid_slice s;
+    FM_ASSERT_OK(fm_grid_slice_read(nc, "T_prediction", 1, &s, &err), &err);
+    assert_int_equal(s.nlon, 6);
+    assert_int_equal(s.nlat, 4);
+    assert_int_equal(s.n_slices, 3);
+    assert_string_equal(s.units, "deg C");
+    assert_string_equal(s.slice_dim, "depth");
+    assert_string_equal(s.slice_axis, "depth");
+    assert_string_equal(s.slice_units, "m");
+    assert_true(s.slice_value == 50.0);
+    assert_true(s.lat[0] == -67.5 && s.lon[5] == 330.0);
+    assert_true(isnan(s.values[0]) && isnan(s.values[1]) && isnan(s.values[3 * 6 + 5]));
+    assert_true(fabs(s.values[2] - (30.0 - 10.0 * 3 - 1)) < 1e-6);
+    fm_grid_slice_free(&s);
+    FM_ASSERT_FAILS(fm_grid_slice_read(nc, "T_prediction", 3, &s, &err), &err, FM_ERR_ARG, "slice 3 is out of range");
+    FM_ASSERT_FAILS(fm_grid_slice_read(nc, "nope", 0, &s, &err), &err, FM_ERR_ARG, "T_residual");
+    FM_ASSERT_FAILS(fm_grid_slice_read(nc, "depth", 0, &s, &err), &err, FM_ERR_FORMAT, "no longitude");
+}
+
+/* Cells drawn in a map's <g class="cells">: the sum of its runs' areas. */
+static long map_cells(const char *svg)
+{
+    const char *g = strstr(svg, "<g class=\"cells\"");
+    assert_non_null(g);
+    const char *end = strstr(g, "</g>");
+    long area = 0;
+    for (const char *p = strchr(g, 'M'); p && p < end; p = strchr(p + 1, 'M')) {
+        int x, y, w, h, w2;
+        if (sscanf(p, "M%d %dh%dv%dh-%dz", &x, &y, &w, &h, &w2) == 5) {
+            assert_int_equal(w, w2);
+            area += (long)w * h;
+        }
+    }
+    return area;
+}
+
+static void test_report_maps(void **state)
+{
+    (void)state;
+    fm_error err;
+    char log[512], nc[512], html_path[512];
+    snprintf(log, sizeof log, "%s", fm_test_tmp_path("map.jsonl"));
+    snprintf(nc, sizeof nc, "%s", fm_test_tmp_path("map.nc"));
+    snprintf(html_path, sizeof html_path, "%s", fm_test_tmp_path("map.html"));
+    write_log(log, "{\"type\":\"end\",\"status\":\"ok\"}\n");
+    write_prediction_nc(nc, 1);
+    remove(html_path);
+    fm_report_maps maps = {nc, NULL, 1};
+    FM_ASSERT_OK(fm_report_write_maps(log, html_path, &maps, &err), &err);
+    char *html = slurp(html_path);
+    assert_non_null(strstr(html, "Maps: T at depth 50 m"));
+    assert_non_null(strstr(html, "truth of T, depth 50 m"));
+    assert_non_null(strstr(html, "prediction of T, depth 50 m"));
+    assert_non_null(strstr(html, "residual (prediction − truth) of T, depth 50 m"));
+    /* Three maps, each 4 x 6 cells all drawn, three of them grey. */
+    const char *at = html;
+    int n_maps = 0;
+    while ((at = strstr(at, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"map\""))) {
+        const char *close = strstr(at, "</svg>");
+        assert_non_null(close);
+        size_t len = (size_t)(close - at) + 6;
+        char *svg = malloc(len + 1);
+        assert_non_null(svg);
+        memcpy(svg, at, len);
+        svg[len] = 0;
+        assert_int_equal(map_cells(svg), 24);
+        assert_non_null(strstr(svg, "data-rows=\"4\" data-cols=\"6\" data-missing=\"3\""));
+        /* North up: the south-west fill cells of the file are the bottom row. */
+        assert_non_null(strstr(svg, "fill=\"" SVG_MAP_MISSING "\" d=\"M5 0h1v1h-1zM0 3h2v1h-2z\""));
+        assert_non_null(strstr(svg, "land, no data"));
+        /* Balanced elements: as many <text> as </text>, one <svg>. */
+        int open = 0, closed = 0;
+        for (const char *p = svg; (p = strstr(p, "<text")); p++)
+            open++;
+        for (const char *p = svg; (p = strstr(p, "</text>")); p++)
+            closed++;
+        assert_int_equal(open, closed);
+        assert_null(strstr(svg + 1, "<svg"));
+        if (n_maps < 2) {
+            /* Truth and prediction: one scale, units on the colour bar. */
+            assert_non_null(strstr(svg, "class=\"cbar-label\""));
+            assert_non_null(strstr(svg, ">T (deg C)</text>"));
+            assert_non_null(strstr(svg, "data-diverging=\"0\""));
+            /* Both maps span truth and prediction: -1 - 1.25 to 19 + 1.25. */
+            assert_non_null(strstr(svg, "data-lo=\"-2.25\" data-hi=\"20.25\""));
+        } else {
+            /* The residual: symmetric about 0, labelled with the units. */
+            assert_non_null(strstr(svg, ">prediction − truth (deg C)</text>"));
+            assert_non_null(strstr(svg, "data-diverging=\"1\""));
+            double lo = 0, hi = 0;
+            const char *d = strstr(svg, "data-lo=\"");
+            assert_int_equal(sscanf(d, "data-lo=\"%lf\" data-hi=\"%lf\"", &lo, &hi), 2);
+            assert_true(hi > 0 && lo == -hi);
+            assert_true(hi == 1.25); /* the 99th percentile of |residual|: the one 4.0 is clipped */
+            assert_non_null(strstr(svg, ">0</text>")); /* a tick at 0 */
+            assert_non_null(strstr(svg, "#f7f7f7") || strstr(svg, "#f6f6f6") ? svg : NULL);
+        }
+        free(svg);
+        n_maps++;
+        at = close;
+    }
+    assert_int_equal(n_maps, 3);
+    /* Longitude ticks every 60 degrees across 0..360, latitude every 45. */
+    assert_non_null(strstr(html, ">60°E</text>"));
+    assert_non_null(strstr(html, ">120°W</text>"));
+    assert_non_null(strstr(html, ">180°</text>"));
+    assert_non_null(strstr(html, ">45°N</text>"));
+    assert_non_null(strstr(html, ">45°S</text>"));
+    free(html);
+
+    /* Bad inputs fail before anything is written. */
+    remove(html_path);
+    maps.slice = 3;
+    FM_ASSERT_FAILS(fm_report_write_maps(log, html_path, &maps, &err), &err, FM_ERR_ARG, "slice 3 is out of range");
+    assert_null(fopen(html_path, "rb"));
+    maps.slice = 0;
+    write_prediction_nc(nc, 0);
+    FM_ASSERT_FAILS(fm_report_write_maps(log, html_path, &maps, &err), &err, FM_ERR_ARG, "no NAME_prediction");
+    assert_null(fopen(html_path, "rb"));
+    maps.variable = "T_other";
+    FM_ASSERT_FAILS(fm_report_write_maps(log, html_path, &maps, &err), &err, FM_ERR_ARG, "not a NAME_prediction");
+    maps.variable = NULL;
+    maps.path = fm_test_tmp_path("missing.nc");
+    FM_ASSERT_FAILS(fm_report_write_maps(log, html_path, &maps, &err), &err, FM_ERR_IO, "missing.nc");
+    assert_null(fopen(html_path, "rb"));
+}
+
+/* A 1-degree global grid (360 x 180, noisy residuals) stays small, and a
+ * finer one is averaged down to at most 360 x 180 cells. */
+static void test_map_size(void **state)
+{
+    (void)state;
+    for (int fine = 0; fine < 2; fine++) {
+        int cols = fine ? 1080 : 360, rows = fine ? 540 : 180;
+        double *v = malloc((size_t)rows * cols * sizeof *v), *lon = malloc(cols * sizeof *lon),
+               *lat = malloc(rows * sizeof *lat);
+        assert_true(v && lon && lat);
+        fm_rng rng;
+        fm_rng_seed(&rng, 5);
+        for (int j = 0; j < cols; j++)
+            lon[j] = -180 + (j + 0.5) * 360.0 / cols;
+        for (int i = 0; i < rows; i++)
+            lat[i] = 90 - (i + 0.5) * 180.0 / rows;
+        for (size_t i = 0; i < (size_t)rows * cols; i++)
+            v[i] = fm_rng_normal(&rng);
+        svg_map m = {"noise", rows, cols, v, lon, lat, -2, 2, 1, "r (K)", 595};
+        sbuf o = {0};
+        svg_map_render(&o, &m);
+        assert_false(o.failed);
+        assert_non_null(strstr(o.data, "data-rows=\"180\" data-cols=\"360\" data-missing=\"0\""));
+        assert_int_equal(map_cells(o.data), (long)rows * cols);
+        assert_true(o.len < 1500000); /* three such maps: still under ~2 MB with truth and prediction smoother */
+        sbuf_free(&o);
+        free(v);
+        free(lon);
+        free(lat);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +450,9 @@ int main(void)
         cmocka_unit_test(test_plot_depth_escapes),
         cmocka_unit_test(test_report_diverged),
         cmocka_unit_test(test_report_truncated_and_malformed),
+        cmocka_unit_test(test_grid_slice_read),
+        cmocka_unit_test(test_report_maps),
+        cmocka_unit_test(test_map_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,8 +4,8 @@
  * it, and a program that trains through the API can call it too; it prints
  * nothing and writes only the file it is asked for (atomically), like the
  * model writer. The page is a list of sections (SECTIONS below), each a
- * function that appends HTML; a later section, e.g. maps of predictions on a
- * NetCDF grid, is one more entry there. */
+ * function that appends HTML; maps of predictions on a NetCDF grid
+ * (fm_report_write_maps, report_maps.c) are one of them. */
 #include "report_internal.h"
 
 #include "core/internal.h"
@@ -79,6 +79,7 @@ static void row_text(sbuf *o, const char *key, const char *text)
 typedef struct page {
     const run_report *r;
     const char *log_path;
+    const report_maps_data *maps; /* NULL: no maps */
 } page;
 
 static void section_status(sbuf *o, const page *p)
@@ -357,11 +358,16 @@ static void section_histograms(sbuf *o, const page *p)
     sbuf_puts(o, "</div></section>\n");
 }
 
-/* The page, in order. Maps of predictions on a NetCDF grid go here once the
- * reader exists: a section that draws svg_heatmap rows = latitude, columns =
- * longitude from a prediction file named in the run record. */
+/* Truth, prediction and residual on the grid (report_maps.c), when asked for. */
+static void section_maps(sbuf *o, const page *p)
+{
+    if (p->maps)
+        report_section_maps(o, p->maps, PAGE_WIDTH);
+}
+
+/* The page, in order. */
 static void (*const SECTIONS[])(sbuf *, const page *) = {
-    section_status, section_summary, section_loss, section_depth, section_heatmaps, section_histograms,
+    section_status, section_summary, section_maps, section_loss, section_depth, section_heatmaps, section_histograms,
 };
 
 static const char STYLE[] =
@@ -406,11 +412,22 @@ static const char SCRIPT[] =
 
 fm_status fm_report_write(const char *jsonl_path, const char *html_path, fm_error *err)
 {
+    return fm_report_write_maps(jsonl_path, html_path, NULL, err);
+}
+
+fm_status fm_report_write_maps(const char *jsonl_path, const char *html_path, const fm_report_maps *maps,
+                               fm_error *err)
+{
     if (!jsonl_path || !html_path)
         return fm_fail(err, FM_ERR_ARG, "fm_report_write: both paths are needed");
     run_report r;
     fm_status st = report_read(jsonl_path, &r, err);
     if (st != FM_OK) {
+        report_free(&r);
+        return st;
+    }
+    report_maps_data map_data;
+    if (maps && (st = report_maps_load(maps, &map_data, err)) != FM_OK) {
         report_free(&r);
         return st;
     }
@@ -423,7 +440,7 @@ fm_status fm_report_write(const char *jsonl_path, const char *html_path, fm_erro
                 STYLE);
     sbuf_escape(&o, jsonl_path);
     sbuf_puts(&o, "</div>\n");
-    page p = {&r, jsonl_path};
+    page p = {&r, jsonl_path, maps ? &map_data : NULL};
     for (size_t i = 0; i < sizeof SECTIONS / sizeof SECTIONS[0]; i++)
         SECTIONS[i](&o, &p);
     sbuf_printf(&o, "</main><div id=\"tip\"></div>\n<script>%s</script>\n</body></html>\n", SCRIPT);
@@ -433,5 +450,7 @@ fm_status fm_report_write(const char *jsonl_path, const char *html_path, fm_erro
         st = report_write_file(html_path, &o, err);
     sbuf_free(&o);
     report_free(&r);
+    if (maps)
+        report_maps_free(&map_data);
     return st;
 }

@@ -80,6 +80,21 @@ void report_chart_update_ratio(sbuf *o, const run_report *r, int width);
 void report_depth_panel(sbuf *o, const fm_depth_curve *curves, int n_curves, int backward, const char *title,
                         int width, int height);
 
+/* Maps of a prediction file (report_maps.c): the slice of NAME_prediction
+ * and NAME_residual, and the truth as their difference. */
+typedef struct report_maps_data {
+    const char *path;
+    size_t slice;
+    char pred_name[256], name[256]; /* "TEMP_prediction", "TEMP" */
+    fm_grid_slice pred, resid;
+    double *truth; /* [nlat][nlon], NaN where either is missing */
+} report_maps_data;
+
+/* Reads everything the section needs; a bad file fails here, before the page. */
+fm_status report_maps_load(const fm_report_maps *opt, report_maps_data *m, fm_error *err);
+void report_maps_free(report_maps_data *m);
+void report_section_maps(sbuf *o, const report_maps_data *m, int width);
+
 /* Write a buffer to path atomically. */
 fm_status report_write_file(const char *path, const sbuf *b, fm_error *err);
 

@@ -902,3 +902,230 @@ void svg_histogram_render(sbuf *o, const char *title, const svg_hist *first, con
         sbuf_printf(o, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"#555\">%s</text>", px, py + ph + 29, note);
     sbuf_puts(o, "</svg>");
 }
+
+/* ------------------------------------------------------------------ maps */
+
+/* ColorBrewer RdBu (11 classes), reversed: blue for negative, red for positive. */
+static const unsigned char RDBU[11][3] = {{5, 48, 97},    {33, 102, 172}, {67, 147, 195}, {146, 197, 222},
+                                          {209, 229, 240}, {247, 247, 247}, {253, 219, 199}, {244, 165, 130},
+                                          {214, 96, 77},   {178, 24, 43},   {103, 0, 31}};
+
+void svg_diverging(double t, char out[8])
+{
+    if (!(t >= 0.0))
+        t = 0.0;
+    if (t > 1.0)
+        t = 1.0;
+    double f = t * 10.0;
+    int i = (int)f;
+    if (i > 9)
+        i = 9;
+    f -= i;
+    int rgb[3];
+    for (int k = 0; k < 3; k++)
+        rgb[k] = (int)lround(RDBU[i][k] + f * (RDBU[i + 1][k] - RDBU[i][k]));
+    snprintf(out, 8, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
+}
+
+/* 30°E, 120°W, 0°, 180°; 45°N, 10°S, 0°. */
+static void degree_label(double v, int is_lon, char *buf, size_t size)
+{
+    if (is_lon) {
+        v = fmod(v, 360.0);
+        if (v > 180.0 + 1e-9)
+            v -= 360.0;
+        if (v <= -180.0 + 1e-9)
+            v += 360.0;
+    }
+    if (fabs(v) < 1e-9)
+        snprintf(buf, size, "0°");
+    else if (is_lon && fabs(fabs(v) - 180.0) < 1e-9)
+        snprintf(buf, size, "180°");
+    else
+        snprintf(buf, size, "%g°%s", fabs(v), is_lon ? (v > 0 ? "E" : "W") : (v > 0 ? "N" : "S"));
+}
+
+static double degree_step(double span, double max_ticks)
+{
+    static const double STEPS[] = {0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 2.5, 5, 10, 15, 20, 30, 45, 60, 90};
+    for (size_t i = 0; i < sizeof STEPS / sizeof STEPS[0]; i++)
+        if (span / STEPS[i] <= max_ticks)
+            return STEPS[i];
+    return nice_step(span / max_ticks);
+}
+
+/* Cell-centre extent of an evenly spaced axis, half a cell beyond both ends. */
+static void axis_extent(const double *c, int n, double *lo, double *hi)
+{
+    double a = c[0], b = c[n - 1];
+    double d = n > 1 ? fabs(b - a) / (n - 1) : 1.0;
+    if (!(d > 0.0) || !isfinite(d))
+        d = 1.0;
+    *lo = fmin(a, b) - d / 2;
+    *hi = fmax(a, b) + d / 2;
+}
+
+void svg_map_render(sbuf *o, const svg_map *m)
+{
+    if (m->rows <= 0 || m->cols <= 0 || !m->values || !m->lon || !m->lat) {
+        o->failed = 1;
+        return;
+    }
+    int rows = m->rows, cols = m->cols;
+    int by = (rows + SVG_MAP_MAX_ROWS - 1) / SVG_MAP_MAX_ROWS, bx = (cols + SVG_MAP_MAX_COLS - 1) / SVG_MAP_MAX_COLS;
+    int orows = (rows + by - 1) / by, ocols = (cols + bx - 1) / bx;
+    int north_first = !(m->lat[rows - 1] > m->lat[0]); /* row 0 already at the top */
+    int west_first = !(m->lon[cols - 1] < m->lon[0]);
+    short *level = malloc((size_t)orows * ocols * sizeof *level);
+    if (!level) {
+        o->failed = 1;
+        return;
+    }
+    double lo = m->lo, hi = m->hi;
+    if (!(lo < hi)) {
+        lo = (lo == lo ? lo : 0.0) - 0.5;
+        hi = lo + 1.0;
+    }
+    /* Average each block (display order: north up, west left); level L is missing. */
+    int missing = 0;
+    for (int R = 0; R < orows; R++)
+        for (int C = 0; C < ocols; C++) {
+            double sum = 0.0;
+            int n = 0;
+            for (int r = R * by; r < (R + 1) * by && r < rows; r++)
+                for (int c = C * bx; c < (C + 1) * bx && c < cols; c++) {
+                    int fr = north_first ? r : rows - 1 - r, fc = west_first ? c : cols - 1 - c;
+                    double v = m->values[(size_t)fr * cols + fc];
+                    if (isfinite(v)) {
+                        sum += v;
+                        n++;
+                    }
+                }
+            int lv = SVG_MAP_LEVELS;
+            if (n) {
+                double t = (sum / n - lo) / (hi - lo);
+                lv = t <= 0.0 ? 0 : t >= 1.0 ? SVG_MAP_LEVELS - 1 : (int)(t * SVG_MAP_LEVELS);
+                if (lv > SVG_MAP_LEVELS - 1)
+                    lv = SVG_MAP_LEVELS - 1;
+            } else {
+                missing++;
+            }
+            level[(size_t)R * ocols + C] = (short)lv;
+        }
+    double lon0, lon1, lat0, lat1;
+    axis_extent(m->lon, cols, &lon0, &lon1);
+    axis_extent(m->lat, rows, &lat0, &lat1);
+    double px = 58, py = 32, pw = m->width - px - 108;
+    if (pw < 60)
+        pw = 60;
+    double ph = pw * (lat1 - lat0) / (lon1 - lon0);
+    if (!(ph >= 60))
+        ph = 60;
+    if (ph > 1.2 * pw)
+        ph = 1.2 * pw;
+    int height = (int)ceil(py + ph + 30);
+    svg_open(o, m->width, height, "map", m->title);
+    sbuf_printf(o, "<g class=\"map-data\" data-rows=\"%d\" data-cols=\"%d\" data-missing=\"%d\" data-lo=\"%.9g\" "
+                   "data-hi=\"%.9g\" data-diverging=\"%d\"/>",
+                orows, ocols, missing, lo, hi, m->diverging);
+    /* The cells: one path per colour, in units of grid cells. */
+    sbuf_printf(o, "<g class=\"cells\" shape-rendering=\"crispEdges\" transform=\"translate(%.2f %.2f) scale(%.6g %.6g)\">",
+                px, py, pw / cols, ph / rows);
+    for (int lv = 0; lv <= SVG_MAP_LEVELS; lv++) {
+        int open = 0;
+        for (int R = 0; R < orows; R++) {
+            const short *row = level + (size_t)R * ocols;
+            for (int C = 0; C < ocols;) {
+                if (row[C] != lv) {
+                    C++;
+                    continue;
+                }
+                int end = C + 1;
+                while (end < ocols && row[end] == lv)
+                    end++;
+                if (!open) {
+                    char colour[8];
+                    if (lv == SVG_MAP_LEVELS)
+                        snprintf(colour, sizeof colour, "%s", SVG_MAP_MISSING);
+                    else if (m->diverging)
+                        svg_diverging((lv + 0.5) / SVG_MAP_LEVELS, colour);
+                    else
+                        svg_colormap(0, (lv + 0.5) / SVG_MAP_LEVELS, colour);
+                    sbuf_printf(o, "<path fill=\"%s\" d=\"", colour);
+                    open = 1;
+                }
+                int x = C * bx, w = (end * bx < cols ? end * bx : cols) - x;
+                int y = R * by, h = ((R + 1) * by < rows ? (R + 1) * by : rows) - y;
+                sbuf_printf(o, "M%d %dh%dv%dh-%dz", x, y, w, h, w);
+                C = end;
+            }
+        }
+        if (open)
+            sbuf_puts(o, "\"/>");
+    }
+    free(level);
+    sbuf_puts(o, "</g>");
+    sbuf_printf(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#444\"/>", px, py,
+                pw, ph);
+    /* Axes in degrees. */
+    char label[64];
+    sbuf_puts(o, "<g font-size=\"11\" fill=\"#333\">");
+    double step = degree_step(lon1 - lon0, pw / 70);
+    for (long long k = (long long)ceil(lon0 / step - 1e-9); k <= (long long)floor(lon1 / step + 1e-9); k++) {
+        double t = (double)k * step;
+        double x = px + (t - lon0) / (lon1 - lon0) * pw;
+        degree_label(t, 1, label, sizeof label);
+        sbuf_printf(o, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#444\"/>", x, py + ph, x,
+                    py + ph + 5);
+        sbuf_printf(o, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>", x, py + ph + 17, label);
+    }
+    step = degree_step(lat1 - lat0, ph / 36 < 7 ? ph / 36 : 7);
+    for (long long k = (long long)ceil(lat0 / step - 1e-9); k <= (long long)floor(lat1 / step + 1e-9); k++) {
+        double t = (double)k * step;
+        double y = py + (lat1 - t) / (lat1 - lat0) * ph;
+        degree_label(t, 0, label, sizeof label);
+        sbuf_printf(o, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#444\"/>", px - 5, y, px, y);
+        sbuf_printf(o, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" dominant-baseline=\"middle\">%s</text>",
+                    px - 7, y, label);
+    }
+    sbuf_puts(o, "</g>");
+    /* Colour bar. */
+    int grad = ++o->next_id;
+    double bxp = px + pw + 14, bw = 14;
+    sbuf_printf(o, "<linearGradient id=\"mbar%d\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">", grad);
+    for (int i = 0; i <= 20; i++) {
+        char colour[8];
+        if (m->diverging)
+            svg_diverging(i / 20.0, colour);
+        else
+            svg_colormap(0, i / 20.0, colour);
+        sbuf_printf(o, "<stop offset=\"%.2f\" stop-color=\"%s\"/>", i / 20.0, colour);
+    }
+    sbuf_puts(o, "</linearGradient>");
+    sbuf_printf(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"url(#mbar%d)\" stroke=\"#444\"/>",
+                bxp, py, bw, ph, grad);
+    svg_axis caxis = {m->value_label, 0, lo, hi, 0};
+    scale cs;
+    scale_setup(&cs, &caxis, lo, hi, ph, 30, 0);
+    sbuf_puts(o, "<g class=\"cbar\" font-size=\"10.5\" fill=\"#333\">");
+    for (int i = 0; i < cs.n_ticks; i++) {
+        double y = py + ph - to_pixel(&cs, cs.ticks[i]);
+        tick_label(&cs, cs.ticks[i], label, sizeof label);
+        sbuf_printf(o, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#444\"/>", bxp + bw, y,
+                    bxp + bw + 4, y);
+        sbuf_printf(o, "<text x=\"%.1f\" y=\"%.1f\" dominant-baseline=\"middle\">", bxp + bw + 6, y);
+        sbuf_escape(o, label);
+        sbuf_puts(o, "</text>");
+    }
+    sbuf_puts(o, "</g>");
+    sbuf_printf(o, "<text class=\"cbar-label\" transform=\"translate(%.1f,%.1f) rotate(-90)\" text-anchor=\"middle\" "
+                   "font-size=\"11\">",
+                bxp + bw + 62, py + ph / 2);
+    sbuf_escape(o, m->value_label);
+    sbuf_puts(o, "</text>");
+    if (missing)
+        sbuf_printf(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"10\" fill=\"%s\" stroke=\"#999\"/>"
+                       "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10.5\" fill=\"#333\">land, no data</text>",
+                    bxp, py + ph + 12, SVG_MAP_MISSING, bxp + 16, py + ph + 21);
+    sbuf_puts(o, "</svg>");
+}

@@ -119,4 +119,33 @@ void svg_histogram_render(sbuf *out, const char *title, const svg_hist *first, c
 /* A legend as its own small <svg>: swatches with labels in a row. */
 void svg_legend_render(sbuf *out, const svg_series *items, int n, int width);
 
+/* ------------------------------------------------------------------ maps */
+
+/* Finer grids are averaged in blocks down to at most this many cells. */
+#define SVG_MAP_MAX_ROWS 180
+#define SVG_MAP_MAX_COLS 360
+/* Colour levels of a map (one <path> per level). */
+#define SVG_MAP_LEVELS 64
+/* Land and missing cells. */
+#define SVG_MAP_MISSING "#c8c8c8"
+
+/* A lon x lat field on an evenly spaced grid (plate carree). */
+typedef struct svg_map {
+    const char *title;
+    int rows, cols;           /* latitudes x longitudes */
+    const double *values;     /* [rows][cols], NaN where missing */
+    const double *lon, *lat;  /* [cols], [rows] cell centres in degrees */
+    double lo, hi;            /* colour range; values beyond take the end colours */
+    int diverging;            /* 1: the blue-white-red scale (residuals), else viridis */
+    const char *value_label;  /* the colour bar's label, with units */
+    int width;                /* pixels; the height follows the grid's aspect */
+} svg_map;
+
+/* ColorBrewer RdBu reversed, t in [0, 1]: blue (low) - white - red (high). */
+void svg_diverging(double t, char out[8]);
+
+/* A map panel: north up, west left, cells as runs of one colour per level,
+ * degree ticks, a colour bar and a key for missing cells. */
+void svg_map_render(sbuf *out, const svg_map *m);
+
 #endif

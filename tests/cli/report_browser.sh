@@ -120,6 +120,43 @@ head -c -200 "$tmp/long.jsonl" >"$tmp/cut.jsonl"
 expect 0 "" -- "$fathom" report "$tmp/cut.jsonl" -o "$tmp/cut.html"
 grep -qF "No end record" "$tmp/cut.html" && ok || bad "a log without an end record is not flagged"
 
+# --- maps of predictions on a NetCDF grid (fathom report --map) -----------------
+levitus=/usr/share/ferret-vis/data/levitus_climatology.cdf
+if [ -r "$levitus" ]; then
+    ok
+    expect 0 "model written to" -- "$fathom" train --data "$levitus#random:0.05:test" --targets TEMP \
+        --inputs lat:div:90,lon:sincos,depth:log1p:div:8.517 --layers 64x3 --act silu --optimizer adam --lr 0.003 \
+        --batch 128 --epochs 2 --diagnose 20 --quiet --log "$tmp/geo.jsonl" --out "$tmp/geo.safetensors"
+    expect 0 "predictions to $tmp/geo.nc" -- "$fathom" predict --model "$tmp/geo.safetensors" --data "$levitus" \
+        --out "$tmp/geo.nc"
+    expect 0 "report written to $tmp/map.html" -- "$fathom" report "$tmp/geo.jsonl" -o "$tmp/map.html" \
+        --map "$tmp/geo.nc" --slice 0
+    n=$(check_svgs "$tmp/map.html") && ok || bad "$n"
+    [ "$(grep -o 'class="map"' "$tmp/map.html" | wc -l)" = 3 ] && ok || bad "expected 3 maps in map.html"
+    for phrase in "Maps: TEMP at depth 0 METERS" "truth of TEMP, depth 0 METERS" "prediction of TEMP, depth 0" \
+        "residual (prediction − truth) of TEMP" ">TEMP (DEG C)</text>" ">prediction − truth (DEG C)</text>" \
+        ">60°E</text>" ">45°N</text>" "land, no data" "RMSE"; do
+        grep -qF "$phrase" "$tmp/map.html" && ok || bad "the map report lacks \"$phrase\""
+    done
+    # 360 x 180 cells of three maps: well under 2 MB.
+    size=$(wc -c <"$tmp/map.html")
+    [ "$size" -lt 2000000 ] && ok || bad "the report with maps is $size bytes"
+    offline "$tmp/map.html"
+    browse "$tmp/map.html" map
+    expect 0 "report written" -- "$fathom" report "$tmp/geo.jsonl" -o "$tmp/map19.html" --map "$tmp/geo.nc" --slice 19
+    grep -qF "Maps: TEMP at depth 5000 METERS" "$tmp/map19.html" && ok || bad "--slice 19 is not the deepest level"
+    # Bad input: no prediction variable, a slice out of range, a bad index; no file left.
+    expect 2 "no NAME_prediction variable" -- "$fathom" report "$tmp/geo.jsonl" -o "$tmp/nomap.html" --map "$levitus"
+    expect 2 "slice 20 is out of range" -- "$fathom" report "$tmp/geo.jsonl" -o "$tmp/nomap.html" \
+        --map "$tmp/geo.nc" --slice 20
+    expect 2 "--slice x" -- "$fathom" report "$tmp/geo.jsonl" -o "$tmp/nomap.html" --map "$tmp/geo.nc" --slice x
+    expect 2 "need --map" -- "$fathom" report "$tmp/geo.jsonl" -o "$tmp/nomap.html" --slice 1
+    expect 3 "cannot open" -- "$fathom" report "$tmp/geo.jsonl" -o "$tmp/nomap.html" --map "$tmp/none.nc"
+    [ ! -e "$tmp/nomap.html" ] && ok || bad "a failed report with --map left a file behind"
+else
+    bad "ferret-datasets is not installed (scripts/install-deps.sh installs it): no maps to test"
+fi
+
 # --- errors -------------------------------------------------------------------------
 expect 3 "cannot open" -- "$fathom" report "$tmp/missing.jsonl" -o "$tmp/x.html"
 printf 'not json\n{"type":"run"}\n' >"$tmp/bad.jsonl"

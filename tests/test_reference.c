@@ -32,7 +32,7 @@
 #endif
 
 /* What the committed manifest holds; a truncated or missing one fails loudly. */
-#define EXPECTED_CASES 7
+#define EXPECTED_CASES 8
 #define EXPECTED_OPTIMS 24
 
 #define ATOL 1e-5
@@ -442,10 +442,6 @@ static void test_manifest(void **state)
                      manifest.optims[i].case_name);
         optim_seen[manifest.optims[i].config.kind] = 1;
     }
-    /* sine (SIREN) came after the fixtures were made and has no PyTorch case
-     * yet; its gradients are checked in test_gradcheck.c and its values in
-     * test_geo.c. */
-    act_seen[FM_ACT_SINE] = 1;
     for (int k = 0; k < FM_ACT_COUNT; k++)
         if (!act_seen[k])
             fail_msg("no reference case uses activation %s", fm_act_name((fm_act_kind)k));

@@ -63,6 +63,8 @@ CASES = [
     dict(name="huber_params_elu05_leaky", n_in=4, batch=6, loss="huber",
          layers=[(5, "elu:0.5"), (6, "leaky_relu"), (3, "relu"), (3, "softplus")],
          targets="positive", softplus_beyond_threshold=True),
+    dict(name="mse_sine", n_in=3, batch=6, loss="mse",
+         layers=[(5, "sine:1.5"), (6, "sine:3"), (2, "linear")], targets="normal"),
 ]
 
 # name, kind, settings (PyTorch's keyword arguments), clip max_norm (0: none)
@@ -117,6 +119,8 @@ def activation(spec, z):
         return F.softplus(z, beta=1.0, threshold=20.0)
     if name == "softmax":
         return torch.softmax(z, dim=1)
+    if name == "sine":
+        return torch.sin((p[0] if p else 30.0) * z)
     raise ValueError(spec)
 
 

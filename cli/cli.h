@@ -47,6 +47,27 @@ int cli_parse_override(const char *text, int *layer, const char **spec);
 /* A seed: a decimal integer in 0..2^64-1. */
 int cli_parse_seed(const char *text, unsigned long long *out);
 
+/* The network options train and lr-find share: hidden widths, activation,
+ * initialiser, output activation, dropout and per-layer overrides (borrowed). */
+typedef struct cli_net_options {
+    const char *layers, *act, *init, *output_act; /* NULL: the defaults 64,64 / relu / auto / by loss */
+    double dropout;
+    int n_act_overrides, n_init_overrides;
+    const int *act_at, *init_at;                   /* 1-based layers */
+    const char *const *act_spec, *const *init_spec;
+} cli_net_options;
+
+/* The layer list: hidden layers and an output layer of n_out units whose
+ * activation fits the loss (softmax for cross_entropy, sigmoid for bce). */
+fm_status cli_build_specs(const cli_net_options *opts, const fm_loss *loss, int n_out, fm_layer_spec **specs_out,
+                          int *n_layers_out, fm_error *err);
+
+/* Largest class label + 1, after checking every label is a non-negative integer. */
+fm_status cli_count_classes(const fm_dataset *ds, long *classes, fm_error *err);
+
+/* The usage error for getopt_long's '?' (unknown option or missing value). */
+int cli_getopt_error(const char *command, char **argv);
+
 /* Set the number of BLAS threads (0: leave OpenBLAS's default). */
 void cli_set_threads(int threads);
 

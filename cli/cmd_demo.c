@@ -86,13 +86,7 @@ static int parse_args(int argc, char **argv, demo_args *a)
         case O_DATA_DIR: a->data_dir = optarg; break;
         case 'h':
         case O_HELP: usage(stdout); return -1;
-        case '?':
-        default:
-            if (optopt && optopt < 256)
-                return cli_usage_error(COMMAND, "unknown option -%c", optopt);
-            if (optopt)
-                return cli_usage_error(COMMAND, "option %s needs a value", argv[optind - 1]);
-            return cli_usage_error(COMMAND, "unknown option %s", argv[optind - 1]);
+        default: return cli_getopt_error(COMMAND, argv);
         }
     }
     if (optind < argc)

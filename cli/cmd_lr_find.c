@@ -166,13 +166,7 @@ static int parse_args(int argc, char **argv, lr_args *a)
         case O_OUT: a->out = optarg; break;
         case 'h':
         case O_HELP: usage(stdout); return -1;
-        case '?':
-        default:
-            if (optopt && optopt < 256)
-                return cli_usage_error(COMMAND, "unknown option -%c", optopt);
-            if (optopt)
-                return cli_usage_error(COMMAND, "option %s needs a value", argv[optind - 1]);
-            return cli_usage_error(COMMAND, "unknown option %s", argv[optind - 1]);
+        default: return cli_getopt_error(COMMAND, argv);
         }
     }
     if (optind < argc)
@@ -191,68 +185,6 @@ static int parse_args(int argc, char **argv, lr_args *a)
             return cli_usage_error(COMMAND, "--out \"%s\" must name a .csv file", a->out);
     }
     return 0;
-}
-
-/* Hidden layers from --layers/--act/--init and an output layer for the loss. */
-static fm_status build_specs(const lr_args *a, const fm_loss *loss, int n_out, fm_layer_spec **out, int *n_layers_out,
-                             fm_error *err)
-{
-    int *widths = malloc(sizeof(int) * FM_MAX_LAYERS);
-    if (!widths)
-        return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-    int hidden = cli_parse_widths(a->layers ? a->layers : "64,64", widths, FM_MAX_LAYERS - 1);
-    if (hidden < 0) {
-        free(widths);
-        return fm_error_set(err, FM_ERR_ARG, "--layers \"%s\" must be widths like 64,64 or 256x8", a->layers);
-    }
-    fm_layer_spec *specs = calloc((size_t)hidden + 1, sizeof *specs);
-    if (!specs) {
-        free(widths);
-        return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-    }
-    fm_activation act = fm_activation_default(FM_ACT_RELU), out_act = fm_activation_default(FM_ACT_LINEAR);
-    fm_init init = {FM_INIT_AUTO, 0, 0.0};
-    const char *out_name = a->output_act ? a->output_act
-                           : loss->kind == FM_LOSS_CROSS_ENTROPY ? "softmax"
-                           : loss->kind == FM_LOSS_BCE           ? "sigmoid"
-                                                                 : "linear";
-    fm_status st = fm_activation_parse(a->act ? a->act : "relu", &act, err);
-    if (st == FM_OK)
-        st = fm_init_parse(a->init ? a->init : "auto", &init, err);
-    if (st == FM_OK)
-        st = fm_activation_parse(out_name, &out_act, err);
-    if (st == FM_OK && act.kind == FM_ACT_SOFTMAX)
-        st = fm_error_set(err, FM_ERR_ARG, "softmax is only allowed on the output layer");
-    if (st == FM_OK)
-        st = fm_loss_check(loss, &out_act, err);
-    for (int l = 0; st == FM_OK && l <= hidden; l++) {
-        specs[l].n_out = l < hidden ? widths[l] : n_out;
-        specs[l].act = l < hidden ? act : out_act;
-        specs[l].init = init;
-    }
-    free(widths);
-    if (st != FM_OK) {
-        free(specs);
-        return st;
-    }
-    *out = specs;
-    *n_layers_out = hidden + 1;
-    return FM_OK;
-}
-
-static fm_status count_classes(const fm_dataset *ds, long *classes, fm_error *err)
-{
-    double max = -1;
-    for (size_t r = 0; r < ds->rows; r++) {
-        float y = ds->y[r];
-        if (!(y >= 0.0f) || y != floorf(y) || y > FM_MAX_WIDTH)
-            return fm_error_set(err, FM_ERR_FORMAT, "row %zu: class label %g is not a non-negative integer", r + 1,
-                            (double)y);
-        if (y > max)
-            max = y;
-    }
-    *classes = (long)max + 1;
-    return FM_OK;
 }
 
 static fm_status write_csv(const char *path, const double *lrs, const double *losses, const double *smoothed, int n,
@@ -393,7 +325,7 @@ int cmd_lr_find(int argc, char **argv)
                           data->n_out);
             goto done;
         }
-        st = count_classes(data, &classes, &err);
+        st = cli_count_classes(data, &classes, &err);
         if (st != FM_OK)
             goto done;
         if (a.classes && classes > a.classes) {
@@ -422,7 +354,8 @@ int cmd_lr_find(int argc, char **argv)
             fm_standardize(model->target_std, data->y, data->rows);
     } else {
         int n_layers = 0;
-        st = build_specs(&a, &loss, n_out, &specs, &n_layers, &err);
+        cli_net_options net_opts = {a.layers, a.act, a.init, a.output_act, 0.0, 0, 0, NULL, NULL, NULL, NULL};
+        st = cli_build_specs(&net_opts, &loss, n_out, &specs, &n_layers, &err);
         if (st == FM_OK)
             st = fm_net_create(data->n_in, specs, n_layers, a.seed, &own, &err);
         if (st == FM_OK)

@@ -287,13 +287,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         case OPT_RESUME: a->resume = optarg; break;
         case 'h':
         case OPT_HELP: usage(stdout); return -1;
-        case '?':
-        default:
-            if (optopt && optopt < 256)
-                return cli_usage_error(COMMAND, "unknown option -%c", optopt);
-            if (optopt)
-                return cli_usage_error(COMMAND, "option %s needs a value", argv[optind - 1]);
-            return cli_usage_error(COMMAND, "unknown option %s", argv[optind - 1]);
+        default: return cli_getopt_error(COMMAND, argv);
         }
     }
     if (optind < argc)
@@ -354,60 +348,6 @@ static fm_status build_optimizer_config(const train_args *a, fm_optim_config *co
     } else {
         return fm_error_set(err, FM_ERR_ARG, "--schedule \"%s\" must be constant, step:EPOCHS[,GAMMA] or cosine[:LR_MIN]", s);
     }
-    return FM_OK;
-}
-
-/* The network's layer list: hidden layers from --layers/--act/--init and the
- * output layer sized by the targets, with per-layer overrides applied. */
-static fm_status build_specs(const train_args *a, const fm_loss *loss, int n_out, fm_layer_spec **specs_out,
-                             int *n_layers_out, fm_error *err)
-{
-    int widths[FM_MAX_LAYERS];
-    int hidden = cli_parse_widths(a->layers ? a->layers : "64,64", widths, FM_MAX_LAYERS - 1);
-    if (hidden < 0)
-        return fm_error_set(err, FM_ERR_ARG, "--layers \"%s\" must be widths like 64,64 or 256x8", a->layers);
-    int n_layers = hidden + 1;
-    fm_layer_spec *specs = calloc((size_t)n_layers, sizeof *specs);
-    if (!specs)
-        return fm_error_set(err, FM_ERR_NOMEM, "cannot allocate layer list");
-    fm_activation hidden_act = fm_activation_default(FM_ACT_RELU), output_act = fm_activation_default(FM_ACT_LINEAR);
-    fm_init init = {FM_INIT_AUTO, 0, 0.0};
-    fm_status st = fm_activation_parse(a->act ? a->act : "relu", &hidden_act, err);
-    if (st == FM_OK)
-        st = fm_init_parse(a->init ? a->init : "auto", &init, err);
-    if (st == FM_OK) {
-        const char *out_name = a->output_act ? a->output_act
-                               : loss->kind == FM_LOSS_CROSS_ENTROPY ? "softmax"
-                               : loss->kind == FM_LOSS_BCE           ? "sigmoid"
-                                                                     : "linear";
-        st = fm_activation_parse(out_name, &output_act, err);
-    }
-    if (st == FM_OK && hidden_act.kind == FM_ACT_SOFTMAX)
-        st = fm_error_set(err, FM_ERR_ARG, "softmax is only allowed on the output layer");
-    for (int l = 0; st == FM_OK && l < n_layers; l++) {
-        specs[l].n_out = l < hidden ? widths[l] : n_out;
-        specs[l].act = l < hidden ? hidden_act : output_act;
-        specs[l].init = init;
-        specs[l].dropout = l < hidden ? a->dropout : 0.0;
-    }
-    for (int i = 0; st == FM_OK && i < a->n_act_overrides; i++) {
-        if (a->act_at[i] > n_layers)
-            st = fm_error_set(err, FM_ERR_ARG, "--act-at %d: the network has %d layers", a->act_at[i], n_layers);
-        else
-            st = fm_activation_parse(a->act_spec[i], &specs[a->act_at[i] - 1].act, err);
-    }
-    for (int i = 0; st == FM_OK && i < a->n_init_overrides; i++) {
-        if (a->init_at[i] > n_layers)
-            st = fm_error_set(err, FM_ERR_ARG, "--init-at %d: the network has %d layers", a->init_at[i], n_layers);
-        else
-            st = fm_init_parse(a->init_spec[i], &specs[a->init_at[i] - 1].init, err);
-    }
-    if (st != FM_OK) {
-        free(specs);
-        return st;
-    }
-    *specs_out = specs;
-    *n_layers_out = n_layers;
     return FM_OK;
 }
 
@@ -477,21 +417,6 @@ static void on_diagnose(const fm_train_progress *p, const fm_layer_stats *stats,
     state->stats_step = p->step;
 }
 
-/* Largest class label + 1, after checking every label is a non-negative integer. */
-static fm_status count_classes(const fm_dataset *ds, long *classes, fm_error *err)
-{
-    double max = -1;
-    for (size_t r = 0; r < ds->rows; r++) {
-        float y = ds->y[r];
-        if (!(y >= 0.0f) || y != floorf(y) || y > FM_MAX_WIDTH)
-            return fm_error_set(err, FM_ERR_FORMAT, "row %zu: class label %g is not a non-negative integer", r + 1,
-                           (double)y);
-        if (y > max)
-            max = y;
-    }
-    *classes = (long)max + 1;
-    return FM_OK;
-}
 
 static char *training_json(const train_args *a, const fm_optim_config *oc, const fm_train_result *res,
                            size_t train_rows, size_t val_rows, const char *encoding)
@@ -588,6 +513,13 @@ static fm_status write_checkpoint(const fm_train_state *state, void *user, fm_er
     return st;
 }
 
+static cli_net_options net_options(const train_args *a)
+{
+    cli_net_options o = {a->layers,  a->act,           a->init,   a->output_act, a->dropout, a->n_act_overrides,
+                         a->n_init_overrides, a->act_at, a->init_at, a->act_spec, a->init_spec};
+    return o;
+}
+
 /* With --resume, architecture options (when given) must describe the
  * checkpoint's network; the first difference is named. */
 static fm_status check_architecture(const train_args *a, const fm_loss *loss, const fm_net *net, fm_error *err)
@@ -597,7 +529,8 @@ static fm_status check_architecture(const train_args *a, const fm_loss *loss, co
         return FM_OK;
     fm_layer_spec *specs = NULL;
     int n_layers = 0;
-    fm_status st = build_specs(a, loss, fm_net_n_out(net), &specs, &n_layers, err);
+    cli_net_options net_opts = net_options(a);
+    fm_status st = cli_build_specs(&net_opts, loss, fm_net_n_out(net), &specs, &n_layers, err);
     if (st != FM_OK)
         return st;
     if (n_layers != fm_net_n_layers(net))
@@ -768,10 +701,10 @@ int cmd_train(int argc, char **argv)
                          train->n_out);
             goto done;
         }
-        st = count_classes(train, &classes, &err);
+        st = cli_count_classes(train, &classes, &err);
         if (st == FM_OK && val && val->rows) {
             long val_classes = 0;
-            st = count_classes(val, &val_classes, &err);
+            st = cli_count_classes(val, &val_classes, &err);
             if (st == FM_OK && val_classes > classes)
                 classes = val_classes;
         }
@@ -799,7 +732,8 @@ int cmd_train(int argc, char **argv)
         }
         model->loss = loss;
         int n_spec_layers = 0;
-        st = build_specs(&a, &loss, n_out, &specs, &n_spec_layers, &err);
+        cli_net_options net_opts = net_options(&a);
+        st = cli_build_specs(&net_opts, &loss, n_out, &specs, &n_spec_layers, &err);
         if (st == FM_OK)
             st = fm_loss_check(&loss, &specs[n_spec_layers - 1].act, &err);
         fm_optim_config early_oc;

@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include <getopt.h>
+
 #include <cblas.h>
 #include <errno.h>
 #include <math.h>
@@ -306,4 +308,88 @@ fm_status cli_print_evaluation(fm_model *model, fm_dataset *data, const char *la
     }
     free(pred);
     return FM_OK;
+}
+
+/* The network's layer list: hidden layers from --layers/--act/--init and the
+ * output layer sized by the targets, with per-layer overrides applied. */
+fm_status cli_build_specs(const cli_net_options *a, const fm_loss *loss, int n_out, fm_layer_spec **specs_out,
+                             int *n_layers_out, fm_error *err)
+{
+    int widths[FM_MAX_LAYERS];
+    int hidden = cli_parse_widths(a->layers ? a->layers : "64,64", widths, FM_MAX_LAYERS - 1);
+    if (hidden < 0)
+        return fm_error_set(err, FM_ERR_ARG, "--layers \"%s\" must be widths like 64,64 or 256x8", a->layers);
+    int n_layers = hidden + 1;
+    fm_layer_spec *specs = calloc((size_t)n_layers, sizeof *specs);
+    if (!specs)
+        return fm_error_set(err, FM_ERR_NOMEM, "cannot allocate layer list");
+    fm_activation hidden_act = fm_activation_default(FM_ACT_RELU), output_act = fm_activation_default(FM_ACT_LINEAR);
+    fm_init init = {FM_INIT_AUTO, 0, 0.0};
+    fm_status st = fm_activation_parse(a->act ? a->act : "relu", &hidden_act, err);
+    if (st == FM_OK)
+        st = fm_init_parse(a->init ? a->init : "auto", &init, err);
+    if (st == FM_OK) {
+        const char *out_name = a->output_act ? a->output_act
+                               : loss->kind == FM_LOSS_CROSS_ENTROPY ? "softmax"
+                               : loss->kind == FM_LOSS_BCE           ? "sigmoid"
+                                                                     : "linear";
+        st = fm_activation_parse(out_name, &output_act, err);
+    }
+    if (st == FM_OK && hidden_act.kind == FM_ACT_SOFTMAX)
+        st = fm_error_set(err, FM_ERR_ARG, "softmax is only allowed on the output layer");
+    if (st == FM_OK)
+        st = fm_loss_check(loss, &output_act, err);
+    for (int l = 0; st == FM_OK && l < n_layers; l++) {
+        specs[l].n_out = l < hidden ? widths[l] : n_out;
+        specs[l].act = l < hidden ? hidden_act : output_act;
+        specs[l].init = init;
+        specs[l].dropout = l < hidden ? a->dropout : 0.0;
+    }
+    for (int i = 0; st == FM_OK && i < a->n_act_overrides; i++) {
+        if (a->act_at[i] > n_layers)
+            st = fm_error_set(err, FM_ERR_ARG, "--act-at %d: the network has %d layers", a->act_at[i], n_layers);
+        else
+            st = fm_activation_parse(a->act_spec[i], &specs[a->act_at[i] - 1].act, err);
+    }
+    /* An override of the output activation must still fit the loss. */
+    if (st == FM_OK && a->n_act_overrides)
+        st = fm_loss_check(loss, &specs[n_layers - 1].act, err);
+    for (int i = 0; st == FM_OK && i < a->n_init_overrides; i++) {
+        if (a->init_at[i] > n_layers)
+            st = fm_error_set(err, FM_ERR_ARG, "--init-at %d: the network has %d layers", a->init_at[i], n_layers);
+        else
+            st = fm_init_parse(a->init_spec[i], &specs[a->init_at[i] - 1].init, err);
+    }
+    if (st != FM_OK) {
+        free(specs);
+        return st;
+    }
+    *specs_out = specs;
+    *n_layers_out = n_layers;
+    return FM_OK;
+}
+
+/* Largest class label + 1, after checking every label is a non-negative integer. */
+fm_status cli_count_classes(const fm_dataset *ds, long *classes, fm_error *err)
+{
+    double max = -1;
+    for (size_t r = 0; r < ds->rows; r++) {
+        float y = ds->y[r];
+        if (!(y >= 0.0f) || y != floorf(y) || y > FM_MAX_WIDTH)
+            return fm_error_set(err, FM_ERR_FORMAT, "row %zu: class label %g is not a non-negative integer", r + 1,
+                           (double)y);
+        if (y > max)
+            max = y;
+    }
+    *classes = (long)max + 1;
+    return FM_OK;
+}
+
+int cli_getopt_error(const char *command, char **argv)
+{
+    if (optopt && optopt < 256)
+        return cli_usage_error(command, "unknown option -%c", optopt);
+    if (optopt)
+        return cli_usage_error(command, "option %s needs a value", argv[optind - 1]);
+    return cli_usage_error(command, "unknown option %s", argv[optind - 1]);
 }

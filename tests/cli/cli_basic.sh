@@ -62,6 +62,9 @@ expect 2 "unknown activation" -- "$fathom" train --data "$lev" --targets temp --
 expect 2 "unknown initialiser" -- "$fathom" train --data "$lev" --targets temp --init gauss --out "$tmp/x.safetensors"
 expect 2 "cross_entropy needs a softmax" -- "$fathom" train --data "$lev" --targets temp --loss cross_entropy \
     --output-act linear --out "$tmp/x.safetensors"
+expect 2 "needs the cross_entropy loss" -- "$fathom" train --data "$lev" --targets temp --act-at 3=softmax \
+    --out "$tmp/x.safetensors"
+expect 2 "needs the cross_entropy loss" -- "$fathom" lr-find --data "$lev" --targets temp --output-act softmax
 expect 2 "salinity" -- "$fathom" train --data "$lev" --targets salinity --out "$tmp/x.safetensors"
 expect 2 "--out" -- "$fathom" predict --model "$model" --data "$lev" --out "$tmp/pred.txt"
 [ -e "$tmp/x.safetensors" ] && bad "a failed run left a model file" || ok

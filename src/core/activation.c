@@ -3,6 +3,7 @@
  * phi' that the saturation rule compares against. */
 #include "core/internal.h"
 #include "core/fast_math.h"
+#include "core/hot_loop.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -238,20 +239,14 @@ double fm_act_max_derivative(const fm_activation *act)
  * select: the exp side sees min(z, 0), written so that NaN stays NaN
  * (z > 0 ? 0 : z). */
 
-/* GCC at -O2 (e.g. CMake's RelWithDebInfo) vectorises only with its
- * "very cheap" cost model, which refuses loops of unknown trip count: these
- * stay scalar, and the scalar form of the bit-mask selects is then slower
- * than the libm calls it replaces (measured: SELU forward 19 ns/element at
- * -O2 against 13 for the old libm loop and 4 vectorised). The attribute asks
- * for the -O3 cost model on these two functions only; it changes no
- * floating-point semantics. No effect at -O3 (Release) or -O0 (Debug). */
-#if defined(__GNUC__) && !defined(__clang__)
-#define FM_VECTORIZE __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic")))
-#else
-#define FM_VECTORIZE
-#endif
+/* FM_HOT_LOOP (hot_loop.h): wide clones of these loops for AVX2 and AVX-512
+ * machines, and the -O3 vectoriser cost model also at -O2 (e.g. CMake's
+ * RelWithDebInfo), whose "very cheap" model refuses loops of unknown trip
+ * count: scalar, the bit-mask selects are slower than the libm calls they
+ * replace (measured: SELU forward 19 ns/element at -O2 against 13 for the old
+ * libm loop and 4 vectorised). Neither changes floating-point semantics. */
 
-FM_VECTORIZE void fm_act_forward(const fm_activation *act, const float *z, float *a, size_t n)
+FM_HOT_LOOP void fm_act_forward(const fm_activation *act, const float *z, float *a, size_t n)
 {
     const float alpha = (float)act->alpha, lambda = (float)act->lambda;
     switch (act->kind) {
@@ -326,7 +321,7 @@ FM_VECTORIZE void fm_act_forward(const fm_activation *act, const float *z, float
     }
 }
 
-FM_VECTORIZE void fm_act_backward(const fm_activation *act, const float *z, const float *grad_a, float *grad_z,
+FM_HOT_LOOP void fm_act_backward(const fm_activation *act, const float *z, const float *grad_a, float *grad_z,
                                   size_t n)
 {
     const float alpha = (float)act->alpha, lambda = (float)act->lambda;

@@ -3,6 +3,7 @@
  * samples of a batch except the element-wise ones. Buffers for a batch size are
  * allocated once (fm_net_reserve) and reused by every step after that. */
 #include "nn/net_internal.h"
+#include "core/hot_loop.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -205,6 +206,30 @@ static void apply_dropout(fm_net *net, int l, size_t count)
     }
 }
 
+/* z [rows][cols] = b broadcast over rows: the GEMM then adds in . W^T. */
+FM_HOT_LOOP static void broadcast_rows(float *restrict z, const float *restrict b, int rows, int cols)
+{
+    for (int r = 0; r < rows; r++) {
+        float *zr = z + (size_t)r * (size_t)cols;
+        for (int c = 0; c < cols; c++)
+            zr[c] = b[c];
+    }
+}
+
+/* db = column sums of delta [rows][cols], accumulated in row order like a GEMV
+ * would (each column its own sum: the loop runs across columns, vectorised,
+ * without reassociating any sum). */
+FM_HOT_LOOP static void column_sums(float *restrict db, const float *restrict delta, int rows, int cols)
+{
+    for (int c = 0; c < cols; c++)
+        db[c] = 0.0f;
+    for (int r = 0; r < rows; r++) {
+        const float *row = delta + (size_t)r * (size_t)cols;
+        for (int c = 0; c < cols; c++)
+            db[c] += row[c];
+    }
+}
+
 fm_status fm_net_forward(fm_net *net, const float *x, int batch, int training, fm_error *err)
 {
     fm_status st = fm_net_reserve(net, batch, err);
@@ -219,8 +244,7 @@ fm_status fm_net_forward(fm_net *net, const float *x, int batch, int training, f
         const float *b = net->params + s->bias_offset;
         size_t count = (size_t)batch * (size_t)s->n_out;
         /* z = b broadcast over rows, then z += in [B][n_in] . W^T [n_in][n_out]. */
-        for (int r = 0; r < batch; r++)
-            memcpy(s->z + (size_t)r * (size_t)s->n_out, b, (size_t)s->n_out * sizeof *b);
+        broadcast_rows(s->z, b, batch, s->n_out);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, s->n_out, s->n_in, 1.0f, in, s->n_in, w,
                     s->n_in, 1.0f, s->z, s->n_out);
         if (spec->act.kind == FM_ACT_SOFTMAX)
@@ -250,13 +274,7 @@ fm_status fm_net_backward(fm_net *net, const float *x, const float *grad_out_z, 
         /* dW [n_out][n_in] = delta^T [n_out][B] . in [B][n_in] */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s->n_out, s->n_in, batch, 1.0f, s->delta, s->n_out, in,
                     s->n_in, 0.0f, dw, s->n_in);
-        /* db = column sums of delta, accumulated in row order like a GEMV would. */
-        memset(db, 0, (size_t)s->n_out * sizeof *db);
-        for (int r = 0; r < batch; r++) {
-            const float *row = s->delta + (size_t)r * (size_t)s->n_out;
-            for (int o = 0; o < s->n_out; o++)
-                db[o] += row[o];
-        }
+        column_sums(db, s->delta, batch, s->n_out);
         if (l == 0)
             break;
         fm_net_layer_state *p = &net->layers[l - 1];

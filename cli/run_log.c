@@ -12,6 +12,8 @@ fm_status run_log_open(run_log *log, const char *path, fm_error *err)
 {
     log->path = path;
     log->failed = 0;
+    log->hist_written = 0;
+    log->hist_step = 0;
     log->file = fopen(path, "w");
     if (!log->file)
         return cli_fail_io(err, path, errno);
@@ -117,11 +119,17 @@ void run_log_diagnose(run_log *log, fm_net *net, const fm_train_progress *p, con
     cJSON_AddNumberToObject(o, "step", (double)p->step);
     add_number(o, "loss", p->batch_loss);
     add_number(o, "lr", p->lr);
+    int histograms = !log->hist_written || p->step >= log->hist_step + RUN_LOG_HISTOGRAM_STEPS;
+    if (histograms) {
+        log->hist_written = 1;
+        log->hist_step = p->step;
+    }
     cJSON *layers = cJSON_AddArrayToObject(o, "layers");
     for (int l = 0; l < fm_net_n_layers(net); l++) {
         cJSON *layer = probe_layer_json(net, &stats[l]);
         add_number(layer, "update_ratio", update_ratio[l]);
-        add_histogram(layer, net, l);
+        if (histograms)
+            add_histogram(layer, net, l);
         cJSON_AddItemToArray(layers, layer);
     }
     run_log_write(log, o);

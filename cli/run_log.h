@@ -11,11 +11,18 @@
 
 /* Bins of the histogram of z in each layer of a diagnose record. */
 #define RUN_LOG_HISTOGRAM_BINS 32
+/* Histograms go into the first diagnose record and then into one record in
+ * every RUN_LOG_HISTOGRAM_STEPS training steps at most: the report draws only
+ * the first and the last, and binning every layer's z every step was a third
+ * of the cost of --diagnose 1 (docs/benchmarks.md). */
+#define RUN_LOG_HISTOGRAM_STEPS 16
 
 typedef struct run_log {
     FILE *file;
     const char *path;
-    int failed; /* a write failed: reported once at the end */
+    int failed;          /* a write failed: reported once at the end */
+    int hist_written;    /* a record with histograms has been written */
+    size_t hist_step;    /* the step of the last one */
 } run_log;
 
 /* Open (truncate) the log; FM_ERR_IO naming the path on failure. */

@@ -4,6 +4,7 @@
  * the global gradient norm. */
 #include "core/internal.h"
 #include "core/hot_loop.h"
+#include "core/reduce.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -209,28 +210,6 @@ double fm_schedule_lr(const fm_optim_config *c, int epoch, int epochs)
     }
 }
 
-/* Sum of squares in double, in FM_NORM_LANES interleaved partial sums added
- * at the end in a fixed order: the lanes are independent accumulators, so the
- * loop vectorises without reassociating anything, and the result is the same
- * on every machine and every clone. A single running sum would be a serial
- * dependency chain: ~1 ms per step for a million parameters. */
-#define FM_NORM_LANES 16
-
-FM_HOT_LOOP static double sum_squares(const float *v, size_t n)
-{
-    double lane[FM_NORM_LANES] = {0.0};
-    size_t i = 0;
-    for (; i + FM_NORM_LANES <= n; i += FM_NORM_LANES)
-        for (size_t k = 0; k < FM_NORM_LANES; k++)
-            lane[k] += (double)v[i + k] * (double)v[i + k];
-    for (size_t k = 0; i < n; i++, k++)
-        lane[k] += (double)v[i] * (double)v[i];
-    double sum = 0.0;
-    for (size_t k = 0; k < FM_NORM_LANES; k++)
-        sum += lane[k];
-    return sum;
-}
-
 FM_HOT_LOOP static void scale_floats(float *v, size_t n, float c)
 {
     for (size_t i = 0; i < n; i++)
@@ -239,7 +218,7 @@ FM_HOT_LOOP static void scale_floats(float *v, size_t n, float c)
 
 double fm_clip_grad_norm(float *grads, size_t n, double max_norm)
 {
-    double norm = sqrt(sum_squares(grads, n));
+    double norm = sqrt(fm_reduce_sum_squares(grads, n)); /* lane sums: core/reduce.h */
     if (max_norm > 0.0) {
         double coef = max_norm / (norm + 1e-6);
         if (coef < 1.0)

@@ -4,6 +4,8 @@
  * its backward counterpart). Sums in double; nothing is allocated, so the
  * same code serves the probe and training diagnostics. */
 #include "nn/net_internal.h"
+#include "core/hot_loop.h"
+#include "core/reduce.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -17,11 +19,8 @@ typedef struct moments {
 
 static moments measure(const float *v, size_t n)
 {
-    double sum = 0.0, sq = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        sum += v[i];
-        sq += (double)v[i] * v[i];
-    }
+    double sum, sq;
+    fm_reduce_moments(v, n, &sum, &sq); /* lane sums: statistics every step must stay cheap */
     moments m = {NAN, NAN, isfinite(sum) && isfinite(sq)};
     if (n > 0 && m.finite) {
         m.mean = sum / (double)n;
@@ -34,7 +33,7 @@ static moments measure(const float *v, size_t n)
  * derivative is monotone in each tail this is a threshold on z, solved in
  * closed form; GELU and SiLU dip below zero and come back, so their
  * derivative is evaluated. ReLU-like units have no saturation, only death. */
-static double saturated_share(const fm_activation *act, const float *z, size_t n)
+FM_HOT_LOOP static double saturated_share(const fm_activation *act, const float *z, size_t n)
 {
     const double limit = 0.01 * fm_act_max_derivative(act);
     size_t count = 0;
@@ -80,7 +79,7 @@ static double saturated_share(const fm_activation *act, const float *z, size_t n
 
 /* Share of units negative (dead: <= 0 for ReLU) on every sample of the batch.
  * Units are scanned in blocks so that a stack flag array suffices. */
-static double never_active_share(const float *z, int batch, int n_out, int allow_zero)
+FM_HOT_LOOP static double never_active_share(const float *z, int batch, int n_out, int allow_zero)
 {
     enum { BLOCK = 512 };
     unsigned char active[BLOCK];

@@ -342,7 +342,7 @@ static void section_histograms(sbuf *o, const page *p)
     int shown = r->n_layers < MAX_HISTOGRAMS ? r->n_layers : MAX_HISTOGRAMS;
     sbuf_printf(o, "<p class=\"note\"><span class=\"sw start\"></span> first diagnose step (%zu) &nbsp; "
                    "<span class=\"sw end\"></span> last (%zu); density per unit z, each over its batch.",
-                r->diags[0].step, r->diags[r->n_diags - 1].step);
+                r->diags[0].step, r->last_hist_step);
     if (shown < r->n_layers)
         sbuf_printf(o, " %d of %d layers, evenly spaced.", shown, r->n_layers);
     sbuf_puts(o, "</p><div class=\"grid\">");

@@ -51,7 +51,9 @@ typedef struct run_report {
     int n_diags;
     size_t diag_seen, stride;
     report_diag last;       /* the latest record read (scratch while reading) */
-    report_hist *first_hist, *last_hist; /* [n_layers]: of the first and the last diagnose record */
+    report_hist *first_hist, *last_hist; /* [n_layers]: of the first and the last diagnose record with them */
+    size_t last_hist_step;               /* the step of last_hist */
+    report_hist hist_scratch;            /* one layer's histogram while a record is read */
     report_epoch *epochs;
     int n_epochs, cap_epochs;
     report_warning *warnings;

@@ -92,7 +92,12 @@ static fm_status parse_diagnose(run_report *r, const cJSON *o, size_t line, cons
         s->nonfinite = (flag(layer, "nonfinite_forward") ? FM_NONFINITE_FORWARD : 0) |
                        (flag(layer, "nonfinite_backward") ? FM_NONFINITE_BACKWARD : 0);
         d->update_ratio[l] = number_or_nan(layer, "update_ratio");
-        parse_hist(layer, &r->last_hist[l]);
+        /* Histograms are in some records only (run_log.h): keep the last seen. */
+        parse_hist(layer, &r->hist_scratch);
+        if (r->hist_scratch.present) {
+            r->last_hist[l] = r->hist_scratch;
+            r->last_hist_step = d->step;
+        }
         if ((s->nonfinite & FM_NONFINITE_FORWARD) && !r->first_nonfinite_layer) {
             r->first_nonfinite_layer = l + 1;
             r->first_nonfinite_step = d->step;

@@ -307,8 +307,7 @@ static fm_status make_inputs(const probe_args *a, const fm_model *model, const f
         return fm_error_set(err, FM_ERR_NOMEM, "cannot allocate %ld x %d inputs", a->samples, n_in);
     fm_rng rng;
     fm_rng_seed(&rng, a->seed ^ 0x1A7A1A7Aull);
-    for (size_t i = 0; i < count; i++)
-        x[i] = (float)(a->input_mean + a->input_std * fm_rng_normal(&rng));
+    fm_rng_normal_fill(&rng, x, count, a->input_mean, a->input_std);
     *x_out = x;
     *batch_out = (int)a->samples;
     return FM_OK;

@@ -71,6 +71,10 @@ uint64_t fm_rng_next(fm_rng *rng);
 double fm_rng_uniform(fm_rng *rng);
 /* Standard normal N(0, 1) (Marsaglia polar method, computed in double). */
 double fm_rng_normal(fm_rng *rng);
+/* out[i] = mean + sd * N(0, 1) for i < n, using both values of each polar
+ * pair (fm_rng_normal discards one): twice as fast for the millions of
+ * weights of a deep network. A different stream from n fm_rng_normal calls. */
+void fm_rng_normal_fill(fm_rng *rng, float *out, size_t n, double mean, double sd);
 /* Uniform integer in [0, n), unbiased. n > 0. */
 uint64_t fm_rng_below(fm_rng *rng, uint64_t n);
 /* The splitmix64 finaliser, used for deterministic per-sample hashing. */

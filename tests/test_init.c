@@ -154,6 +154,50 @@ static void test_same_seed_same_weights(void **state)
     fm_net_free(c);
 }
 
+/* fm_rng_normal_fill draws N(mean, sd^2) using both values of each polar
+ * pair. With n = 2^20 draws the sampling errors (standard deviations) are:
+ * mean sd/sqrt(n) ~ 0.001 sd; variance sd^2 sqrt(2/n) ~ 0.0014 sd^2; the share
+ * within one sd (p = 0.6827) sqrt(p(1-p)/n) ~ 0.00045; excess kurtosis
+ * sqrt(24/n) ~ 0.0048; the correlation of the two values of a pair
+ * 1/sqrt(n/2) ~ 0.0014. The bounds are 5 to 6 of these: a wrong constant in
+ * the transform, a biased second value or correlated pairs fail them. An odd
+ * length fills every element. */
+static void test_normal_fill_is_standard_normal(void **state)
+{
+    (void)state;
+    enum { N = 1 << 20 };
+    float *v = malloc(N * sizeof *v);
+    assert_non_null(v);
+    fm_rng rng;
+    fm_rng_seed(&rng, 2024);
+    const double mean = 3.0, sd = 0.5;
+    fm_rng_normal_fill(&rng, v, N, mean, sd);
+    double s1 = 0, s2 = 0, s4 = 0, pair = 0, within = 0;
+    for (int i = 0; i < N; i++) {
+        double z = ((double)v[i] - mean) / sd;
+        s1 += z;
+        s2 += z * z;
+        s4 += z * z * z * z;
+        within += fabs(z) < 1.0;
+        if (i % 2 == 0)
+            pair += z * (((double)v[i + 1] - mean) / sd);
+    }
+    double m = s1 / N, var = s2 / N - m * m;
+    assert_true(fabs(m) < 0.006);
+    assert_true(fabs(var - 1.0) < 0.008);
+    assert_true(fabs(within / N - 0.682689) < 0.0027);
+    assert_true(fabs(s4 / N / (var * var) - 3.0) < 0.03);
+    assert_true(fabs(pair / (N / 2)) < 0.008);
+
+    float odd[7];
+    for (int i = 0; i < 7; i++)
+        odd[i] = NAN;
+    fm_rng_normal_fill(&rng, odd, 7, 0.0, 1.0);
+    for (int i = 0; i < 7; i++)
+        assert_true(isfinite(odd[i]) && fabsf(odd[i]) < 10.0f);
+    free(v);
+}
+
 static void test_parse_errors(void **state)
 {
     (void)state;
@@ -186,6 +230,7 @@ int main(void)
         cmocka_unit_test(test_orthogonal_is_orthogonal),
         cmocka_unit_test(test_same_seed_same_weights),
         cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_normal_fill_is_standard_normal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -203,9 +203,7 @@ fm_status fm_init_fill(const fm_init *init, const fm_activation *act, int n_in, 
                 b[i] = (float)(bias_bound * (2.0 * fm_rng_uniform(rng) - 1.0));
         }
     } else {
-        double sd = sqrt(var);
-        for (size_t i = 0; i < count; i++)
-            w[i] = (float)(sd * fm_rng_normal(rng));
+        fm_rng_normal_fill(rng, w, count, 0.0, sqrt(var));
     }
     return FM_OK;
 }

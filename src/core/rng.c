@@ -52,6 +52,23 @@ double fm_rng_normal(fm_rng *rng)
     return u * sqrt(-2.0 * log(s) / s);
 }
 
+void fm_rng_normal_fill(fm_rng *rng, float *out, size_t n, double mean, double sd)
+{
+    size_t i = 0;
+    while (i < n) {
+        double u, v, s;
+        do {
+            u = 2.0 * fm_rng_uniform(rng) - 1.0;
+            v = 2.0 * fm_rng_uniform(rng) - 1.0;
+            s = u * u + v * v;
+        } while (s >= 1.0 || s == 0.0);
+        double f = sqrt(-2.0 * log(s) / s);
+        out[i++] = (float)(mean + sd * (u * f));
+        if (i < n) /* an odd n drops the last pair's second value */
+            out[i++] = (float)(mean + sd * (v * f));
+    }
+}
+
 uint64_t fm_rng_below(fm_rng *rng, uint64_t n)
 {
     /* Rejection sampling removes the modulo bias. */

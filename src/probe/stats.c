@@ -225,8 +225,7 @@ fm_status fm_probe(fm_net *net, const float *x, int batch, const float *grad_out
          * output layer's delta buffer (backward copies from it first). */
         fm_rng rng;
         fm_rng_seed(&rng, seed);
-        for (size_t i = 0; i < count; i++)
-            delta[i] = (float)fm_rng_normal(&rng);
+        fm_rng_normal_fill(&rng, delta, count, 0.0, 1.0);
         st = fm_net_backward(net, x, delta, err);
     }
     if (st != FM_OK)

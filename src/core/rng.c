@@ -39,30 +39,35 @@ uint64_t fm_rng_next(fm_rng *rng)
 
 double fm_rng_uniform(fm_rng *rng) { return (double)(fm_rng_next(rng) >> 11) * 0x1.0p-53; }
 
-double fm_rng_normal(fm_rng *rng)
+/* Marsaglia's polar method: two independent N(0, 1) values, u f and v f. */
+static void polar_pair(fm_rng *rng, double *u_out, double *v_out, double *f_out)
 {
-    /* Marsaglia's polar method; the second value is discarded so that the
-     * generator's state alone determines the stream. */
     double u, v, s;
     do {
         u = 2.0 * fm_rng_uniform(rng) - 1.0;
         v = 2.0 * fm_rng_uniform(rng) - 1.0;
         s = u * u + v * v;
     } while (s >= 1.0 || s == 0.0);
-    return u * sqrt(-2.0 * log(s) / s);
+    *u_out = u;
+    *v_out = v;
+    *f_out = sqrt(-2.0 * log(s) / s);
+}
+
+double fm_rng_normal(fm_rng *rng)
+{
+    /* The second value is discarded so that the generator's state alone
+     * determines the stream. */
+    double u, v, f;
+    polar_pair(rng, &u, &v, &f);
+    return u * f;
 }
 
 void fm_rng_normal_fill(fm_rng *rng, float *out, size_t n, double mean, double sd)
 {
     size_t i = 0;
     while (i < n) {
-        double u, v, s;
-        do {
-            u = 2.0 * fm_rng_uniform(rng) - 1.0;
-            v = 2.0 * fm_rng_uniform(rng) - 1.0;
-            s = u * u + v * v;
-        } while (s >= 1.0 || s == 0.0);
-        double f = sqrt(-2.0 * log(s) / s);
+        double u, v, f;
+        polar_pair(rng, &u, &v, &f);
         out[i++] = (float)(mean + sd * (u * f));
         if (i < n) /* an odd n drops the last pair's second value */
             out[i++] = (float)(mean + sd * (v * f));

@@ -346,6 +346,13 @@ size_t fm_optim_n_params(const fm_optim *opt);
 
 /* One update of params from grads with learning rate lr (PyTorch's rules). */
 void fm_optim_step(fm_optim *opt, float *params, const float *grads, double lr);
+/* The same update, also measuring it over n_ranges parameter ranges (sorted,
+ * disjoint, inside the block; e.g. each layer's weights): update_sq[r] =
+ * sum of (new - old)^2 and before_sq[r] = sum of old^2 over range r, so that
+ * sqrt(update_sq / before_sq) is the update-to-weight ratio. Old values are
+ * kept a chunk at a time in cache, never as a copy of the whole block. */
+void fm_optim_step_measured(fm_optim *opt, float *params, const float *grads, double lr, const size_t *begin,
+                            const size_t *length, int n_ranges, double *update_sq, double *before_sq);
 
 /* Learning rate for an epoch (0-based) of `epochs` under the schedule. */
 double fm_schedule_lr(const fm_optim_config *config, int epoch, int epochs);

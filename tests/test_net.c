@@ -328,6 +328,65 @@ static void test_fused_sgd_step_matches_separate_step(void **state)
     fm_net_free(fused);
 }
 
+/* fm_optim_step_measured makes exactly the update fm_optim_step makes (bit
+ * for bit: the same element-wise operations, chunk by chunk) for every
+ * optimiser, and its sums of squares match sums taken directly in double over
+ * a copy, for ranges that span many chunks, end mid-chunk and leave gaps. */
+static void test_measured_step_equals_plain_step(void **state)
+{
+    (void)state;
+    enum { N = 20000, RANGES = 3 };
+    const size_t begin[RANGES] = {0, 4100, 9000}, length[RANGES] = {4100, 3, 10999};
+    fm_optim_config configs[4] = {fm_optim_config_default(FM_OPTIM_SGD), fm_optim_config_default(FM_OPTIM_SGD),
+                                  fm_optim_config_default(FM_OPTIM_ADAM), fm_optim_config_default(FM_OPTIM_ADAMW)};
+    configs[1].momentum = 0.9;
+    configs[1].nesterov = 1;
+    configs[1].weight_decay = 1e-3;
+    configs[2].weight_decay = 1e-2;
+    float *p1 = malloc(N * sizeof *p1), *p2 = malloc(N * sizeof *p2), *g = malloc(N * sizeof *g);
+    float *old = malloc(N * sizeof *old);
+    assert_true(p1 && p2 && g && old);
+    for (int c = 0; c < 4; c++) {
+        fm_error err;
+        fm_optim *a, *b;
+        FM_ASSERT_OK(fm_optim_create(&configs[c], N, &a, &err), &err);
+        FM_ASSERT_OK(fm_optim_create(&configs[c], N, &b, &err), &err);
+        fm_rng rng;
+        fm_rng_seed(&rng, 40 + (uint64_t)c);
+        fm_rng_normal_fill(&rng, p1, N, 0.0, 0.1);
+        memcpy(p2, p1, N * sizeof *p1);
+        for (int step = 0; step < 3; step++) {
+            fm_rng_normal_fill(&rng, g, N, 0.0, 1.0);
+            memcpy(old, p1, N * sizeof *old);
+            double update_sq[RANGES], before_sq[RANGES];
+            fm_optim_step(a, p1, g, 0.01);
+            fm_optim_step_measured(b, p2, g, 0.01, begin, length, RANGES, update_sq, before_sq);
+            assert_memory_equal(p1, p2, N * sizeof *p1);
+            assert_int_equal(fm_optim_steps(a), fm_optim_steps(b));
+            for (int r = 0; r < RANGES; r++) {
+                double du = 0.0, db = 0.0;
+                for (size_t i = begin[r]; i < begin[r] + length[r]; i++) {
+                    double d = (double)p1[i] - (double)old[i];
+                    du += d * d;
+                    db += (double)old[i] * old[i];
+                }
+                assert_true(du > 0.0);
+                assert_true(fabs(update_sq[r] - du) <= 1e-12 * du);
+                assert_true(fabs(before_sq[r] - db) <= 1e-12 * db);
+            }
+        }
+        for (int k = 0; k < 2; k++)
+            if (fm_optim_buffer(a, k))
+                assert_memory_equal(fm_optim_buffer(a, k), fm_optim_buffer(b, k), N * sizeof(float));
+        fm_optim_free(a);
+        fm_optim_free(b);
+    }
+    free(p1);
+    free(p2);
+    free(g);
+    free(old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_activation_parsing),
         cmocka_unit_test(test_probe_with_loss_matches_manual_steps),
         cmocka_unit_test(test_fused_sgd_step_matches_separate_step),
+        cmocka_unit_test(test_measured_step_equals_plain_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

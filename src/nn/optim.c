@@ -124,13 +124,14 @@ size_t fm_optim_n_params(const fm_optim *opt) { return opt->n; }
 
 /* The update is memory-bound (a step reads and writes every parameter), so
  * each case gets a loop of its own with nothing to test per element: plain
- * SGD is one multiply-subtract per parameter. */
-FM_HOT_LOOP static void sgd_step(fm_optim *opt, float *restrict p, const float *restrict g, float lr)
+ * SGD is one multiply-subtract per parameter. Each works on a range of n
+ * parameters (p, g and the buffers all offset to its start), so that a
+ * measured step (below) can run it chunk by chunk. */
+FM_HOT_LOOP static void sgd_range(const fm_optim *opt, float *restrict p, const float *restrict g,
+                                  float *restrict buf, size_t n, float lr)
 {
     const fm_optim_config *c = &opt->config;
     const float wd = (float)c->weight_decay, mom = (float)c->momentum, damp = 1.0f - (float)c->dampening;
-    float *restrict buf = opt->buf1;
-    const size_t n = opt->n;
     if (!buf) {
         if (wd == 0.0f)
             for (size_t i = 0; i < n; i++)
@@ -156,7 +157,8 @@ FM_HOT_LOOP static void sgd_step(fm_optim *opt, float *restrict p, const float *
             p[i] -= lr * buf[i];
 }
 
-FM_HOT_LOOP static void adam_step(fm_optim *opt, float *restrict p, const float *restrict g, double lr)
+FM_HOT_LOOP static void adam_range(const fm_optim *opt, float *restrict p, const float *restrict g,
+                                   float *restrict m, float *restrict v, size_t n, double lr)
 {
     const fm_optim_config *c = &opt->config;
     const long t = opt->step + 1;
@@ -169,8 +171,7 @@ FM_HOT_LOOP static void adam_step(fm_optim *opt, float *restrict p, const float 
     const int decoupled = c->kind == FM_OPTIM_ADAMW;
     const float wd = (float)c->weight_decay;
     const float decay = (float)(1.0 - lr * c->weight_decay);
-    float *restrict m = opt->buf1, *restrict v = opt->buf2;
-    for (size_t i = 0; i < opt->n; i++) {
+    for (size_t i = 0; i < n; i++) {
         float grad = g[i];
         if (decoupled)
             p[i] *= decay;
@@ -183,12 +184,50 @@ FM_HOT_LOOP static void adam_step(fm_optim *opt, float *restrict p, const float 
     }
 }
 
+/* The update of parameters [begin, begin + n), without counting a step. */
+static void update_range(fm_optim *opt, float *params, const float *grads, size_t begin, size_t n, double lr)
+{
+    float *b1 = opt->buf1 ? opt->buf1 + begin : NULL, *b2 = opt->buf2 ? opt->buf2 + begin : NULL;
+    if (opt->config.kind == FM_OPTIM_SGD)
+        sgd_range(opt, params + begin, grads + begin, b1, n, (float)lr);
+    else
+        adam_range(opt, params + begin, grads + begin, b1, b2, n, lr);
+}
+
 void fm_optim_step(fm_optim *opt, float *params, const float *grads, double lr)
 {
-    if (opt->config.kind == FM_OPTIM_SGD)
-        sgd_step(opt, params, grads, (float)lr);
-    else
-        adam_step(opt, params, grads, lr);
+    update_range(opt, params, grads, 0, opt->n, lr);
+    opt->step++;
+}
+
+/* Chunks small enough that their old values stay in the L1 cache between the
+ * copy, the update and the difference. */
+#define MEASURE_CHUNK 2048
+
+void fm_optim_step_measured(fm_optim *opt, float *params, const float *grads, double lr, const size_t *begin,
+                            const size_t *length, int n_ranges, double *update_sq, double *before_sq)
+{
+    float old[MEASURE_CHUNK];
+    size_t done = 0;
+    for (int r = 0; r <= n_ranges; r++) {
+        /* the gap before range r (or the tail after the last), updated as it is */
+        size_t start = r < n_ranges ? begin[r] : opt->n;
+        if (start > done)
+            update_range(opt, params, grads, done, start - done, lr);
+        if (r == n_ranges)
+            break;
+        double du = 0.0, db = 0.0;
+        for (size_t at = start; at < start + length[r]; at += MEASURE_CHUNK) {
+            size_t n = start + length[r] - at < MEASURE_CHUNK ? start + length[r] - at : MEASURE_CHUNK;
+            memcpy(old, params + at, n * sizeof *old);
+            update_range(opt, params, grads, at, n, lr);
+            du += fm_reduce_diff_squares(params + at, old, n);
+            db += fm_reduce_sum_squares(old, n);
+        }
+        update_sq[r] = du;
+        before_sq[r] = db;
+        done = start + length[r];
+    }
     opt->step++;
 }
 

@@ -6,6 +6,7 @@ packages=(
     libopenblas-dev libcjson-dev zlib1g-dev   # the library: BLAS, JSON, gzip
     libnetcdf-dev libsegyio-dev               # geophysical data: NetCDF grids, SEG-Y seismic
     libcmocka-dev                             # unit tests
+    libfann-dev                               # benchmark peer (bench/fann_train.c)
     libxml2-utils                             # xmllint: the report test checks every SVG
     clang libclang-rt-14-dev                  # libFuzzer harnesses
     valgrind cppcheck clang-tidy              # memcheck and static analysis in the test suite

@@ -187,11 +187,10 @@ FM_HOT_LOOP static void adam_range(const fm_optim *opt, float *restrict p, const
 /* The update of parameters [begin, begin + n), without counting a step. */
 static void update_range(fm_optim *opt, float *params, const float *grads, size_t begin, size_t n, double lr)
 {
-    float *b1 = opt->buf1 ? opt->buf1 + begin : NULL, *b2 = opt->buf2 ? opt->buf2 + begin : NULL;
-    if (opt->config.kind == FM_OPTIM_SGD)
-        sgd_range(opt, params + begin, grads + begin, b1, n, (float)lr);
-    else
-        adam_range(opt, params + begin, grads + begin, b1, b2, n, lr);
+    if (opt->config.kind == FM_OPTIM_SGD) /* the momentum buffer exists only with momentum */
+        sgd_range(opt, params + begin, grads + begin, opt->buf1 ? opt->buf1 + begin : NULL, n, (float)lr);
+    else /* Adam's two moments are allocated with the optimiser */
+        adam_range(opt, params + begin, grads + begin, opt->buf1 + begin, opt->buf2 + begin, n, lr);
 }
 
 void fm_optim_step(fm_optim *opt, float *params, const float *grads, double lr)

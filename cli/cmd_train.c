@@ -13,6 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifdef FATHOM_HAVE_MPI
+#include "dist/mpi_collective.h"
+#endif
+
 #define MAX_OVERRIDES 64
 
 static const char *const COMMAND = "train";
@@ -70,6 +74,10 @@ static void usage(FILE *out)
             "                         (the architecture comes from the checkpoint)\n"
             "  On SIGINT/SIGTERM the current step finishes, a checkpoint and the model are written, and\n"
             "  fathom exits with status 7.\n"
+            "several machines (when built with MPI; docs/scaling.md):\n"
+            "  mpirun -np K fathom train ...   K processes, each reading its share of the rows; the batch is\n"
+            "                         the global batch, split across them; rank 0 writes the model, checkpoints\n"
+            "                         and run log; the weights equal a one-process run's to float rounding\n"
             "output:\n"
             "  --out FILE             model file to write (default model.safetensors)\n"
             "  --quiet                no progress display\n"
@@ -362,6 +370,7 @@ typedef struct progress_state {
     int n_layers;
     int have_stats;
     size_t stats_step; /* the step the copy describes */
+    int silent;        /* a process other than rank 0 under mpirun: it prints nothing */
 } progress_state;
 
 static void on_diagnose(const fm_train_progress *p, const fm_layer_stats *stats, const double *update_ratio,
@@ -381,6 +390,8 @@ static void format_duration(double seconds, char *buf, size_t size)
 static int on_progress(const fm_train_progress *p, void *user)
 {
     progress_state *state = user;
+    if (state->silent)
+        return interrupted != 0;
     if (p->warning) {
         fprintf(stderr, "%sfathom train: warning: %s\n", state->tty ? "\r\033[K" : "", p->warning);
         run_log_warning(state->log, p->step, p->warning);
@@ -502,11 +513,19 @@ typedef struct checkpoint_target {
     const fm_model *model;
     const char *path;
     size_t written;
+    int writer;    /* 1: this process writes (the only one, or rank 0 under mpirun) */
+    long fail_at;  /* tests only (FATHOM_TEST_FAIL_RANK): fail this call, counting from 1; 0 never */
+    size_t calls;
 } checkpoint_target;
 
 static fm_status write_checkpoint(const fm_train_state *state, void *user, fm_error *err)
 {
     checkpoint_target *target = user;
+    target->calls++;
+    if (target->fail_at > 0 && target->calls == (size_t)target->fail_at)
+        return fm_error_set(err, FM_ERR_NOMEM, "out of memory (simulated by FATHOM_TEST_FAIL_RANK)");
+    if (!target->writer)
+        return FM_OK;
     fm_status st = fm_checkpoint_save(target->path, target->model, state, err);
     if (st == FM_OK)
         target->written++;
@@ -583,6 +602,131 @@ static fm_status check_memory(const fm_dataset *train, const fm_layer_spec *spec
                         (double)need / 1073741824.0, params, (double)have / 1073741824.0);
 }
 
+/* ------------------------------------------------ several processes (MPI) */
+
+/* The collective of this run: NULL for one process. Under mpirun (when built
+ * with MPI) every process runs this same command; each reads its share of
+ * the rows, and rank 0 alone prints, writes the model, checkpoints and the
+ * run log. Every fallible phase ends in an agreement (fm_collective.agree),
+ * so a failure on any process stops all of them with "rank R: cause". */
+static const fm_collective *world = NULL;
+
+static fm_status agree(fm_status st, fm_error *err)
+{
+    return world ? world->agree(st, err, world->user) : st;
+}
+
+/* The largest of a value over processes, by a sum of one slot each. */
+static fm_status max_over_ranks(long *value, fm_error *err)
+{
+    if (!world || world->size <= 1)
+        return FM_OK;
+    double *slots = calloc((size_t)world->size, sizeof *slots);
+    if (!slots)
+        return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
+    slots[world->rank] = (double)*value;
+    fm_status st = world->sum_doubles(slots, (size_t)world->size, world->user, err);
+    for (int r = 0; st == FM_OK && r < world->size; r++)
+        if (slots[r] > (double)*value)
+            *value = (long)slots[r];
+    free(slots);
+    return st;
+}
+
+/* Global row numbering of a shard: fm_dataset.row_offset from the rows of
+ * the processes before it. */
+static fm_status place_shard(fm_dataset *ds, size_t *total, fm_error *err)
+{
+    size_t offset = 0;
+    fm_status st = fm_collective_rows(world, ds ? ds->rows : 0, &offset, total, err);
+    if (ds)
+        ds->row_offset = offset;
+    return st;
+}
+
+/* The validation report of a run on several processes: each sums its rows'
+ * squared errors (original units) and every process gets the totals; rank 0
+ * prints them as cli_print_evaluation does for one process. */
+static fm_status print_evaluation_shared(fm_model *model, fm_dataset *val, fm_error *err)
+{
+    fm_net *net = model->net;
+    int n_out = fm_net_n_out(net);
+    int classification = model->loss.kind == FM_LOSS_CROSS_ENTROPY || model->loss.kind == FM_LOSS_BCE;
+    /* Predictions are n_out wide; targets val->n_out (1 for cross-entropy's labels). */
+    size_t count = val->rows * (size_t)n_out, y_count = val->rows * (size_t)val->n_out;
+    float *pred = malloc((count ? count : 1) * sizeof *pred);
+    float *scaled = malloc((y_count ? y_count : 1) * sizeof *scaled);
+    double *sums = calloc(2 * (size_t)n_out + 1, sizeof *sums);
+    const int have = pred && scaled && sums;
+    fm_status st = have ? FM_OK : fm_error_set(err, FM_ERR_NOMEM, "cannot allocate predictions");
+    if (have && y_count && val->y) {
+        memcpy(scaled, val->y, y_count * sizeof *scaled);
+        if (model->target_std)
+            fm_standardize(model->target_std, scaled, val->rows);
+    }
+    fm_dataset scaled_val = *val;
+    scaled_val.y = scaled;
+    if (have && count && !classification)
+        st = fm_net_predict(net, val->x, val->rows, pred, err);
+    st = agree(st, err);
+    double loss = NAN, metric = NAN;
+    if (st == FM_OK)
+        st = fm_evaluate_collective(net, &model->loss, &scaled_val, world, &loss, &metric, err);
+    if (st == FM_OK && have && !classification) {
+        if (model->target_std)
+            fm_unstandardize(model->target_std, pred, val->rows);
+        for (int o = 0; count && val->y && o < n_out; o++) {
+            double mean = model->target_std ? model->target_std->mean[o] : 0.0;
+            for (size_t r = 0; r < val->rows; r++) {
+                double y = val->y[r * (size_t)n_out + (size_t)o];
+                double d = pred[r * (size_t)n_out + (size_t)o] - y;
+                sums[2 * o] += d * d;
+                sums[2 * o + 1] += (mean - y) * (mean - y);
+            }
+        }
+        sums[2 * n_out] = (double)val->rows;
+        st = world->sum_doubles(sums, 2 * (size_t)n_out + 1, world->user, err);
+    }
+    if (st == FM_OK && classification) {
+        size_t rows = 0, offset = 0;
+        st = fm_collective_rows(world, val->rows, &offset, &rows, err);
+        printf("validation: %zu samples, loss %.6g, accuracy %.4f\n", rows, loss, metric);
+    } else if (st == FM_OK && have) {
+        double rows = sums[2 * n_out];
+        printf("validation: %.0f samples, loss %.6g (standardised units)\n", rows, loss);
+        for (int o = 0; o < n_out; o++) {
+            const char *name = model->out_names && o < model->n_target_names ? model->out_names[o] : "output";
+            printf("  %-16s RMSE %.6g   (predicting the training mean: %.6g)\n", name, sqrt(sums[2 * o] / rows),
+                   sqrt(sums[2 * o + 1] / rows));
+        }
+    }
+    free(pred);
+    free(scaled);
+    free(sums);
+    return st;
+}
+
+/* Tests only: FATHOM_TEST_FAIL_RANK=R:read makes rank R fail as if its shard
+ * could not be read; R:checkpoint:N makes its N-th checkpoint call fail as if
+ * out of memory. Lets the fault tests check that every process stops, quickly
+ * and naming the rank, without a machine that actually fails. */
+static int test_failure(int rank, const char *what, long *arg)
+{
+    const char *spec = getenv("FATHOM_TEST_FAIL_RANK");
+    if (!spec || !world)
+        return 0;
+    char *end;
+    long r = strtol(spec, &end, 10);
+    if (end == spec || *end != ':' || r != rank)
+        return 0;
+    size_t len = strlen(what);
+    if (strncmp(end + 1, what, len) != 0)
+        return 0;
+    if (arg)
+        *arg = end[1 + len] == ':' ? strtol(end + 2 + len, NULL, 10) : 1;
+    return 1;
+}
+
 int cmd_train(int argc, char **argv)
 {
     train_args a;
@@ -590,6 +734,27 @@ int cmd_train(int argc, char **argv)
     if (rc != 0)
         return rc < 0 ? EXIT_OK : rc;
     cli_set_threads((int)a.threads);
+    fm_collective world_storage;
+    int rank = 0;
+#ifdef FATHOM_HAVE_MPI
+    if (fm_mpi_launched()) {
+        fm_error mpi_err = {FM_OK, ""};
+        if (fm_mpi_start(&world_storage, &mpi_err) != FM_OK)
+            return cli_report(COMMAND, &mpi_err);
+        world = &world_storage;
+        rank = world->rank;
+        /* One BLAS thread per process unless asked: K processes usually share
+         * a machine's cores already. */
+        if (a.threads <= 0 && !getenv("OPENBLAS_NUM_THREADS"))
+            cli_set_threads(1);
+        /* Rank 0 speaks for all: the others' output would repeat it. */
+        if (rank > 0 && !freopen("/dev/null", "w", stdout))
+            fprintf(stderr, "fathom train: rank %d: cannot silence standard output\n", rank);
+    }
+#else
+    (void)world_storage;
+#endif
+    const int ranks = world ? world->size : 1;
 
     fm_error err = {FM_OK, ""};
     fm_model *model = NULL;
@@ -620,6 +785,10 @@ int cmd_train(int argc, char **argv)
         log_path = log_path_owned;
     }
 
+    if (ranks > 1 && a.from) {
+        st = fm_error_set(&err, FM_ERR_ARG, "--from is not supported under mpirun yet: fine-tune in one process");
+        goto done;
+    }
     const char *source = a.from ? a.from : a.resume;
     const char *checkpoint_path = a.checkpoint ? a.checkpoint : a.resume;
     if (!checkpoint_path) {
@@ -641,6 +810,8 @@ int cmd_train(int argc, char **argv)
         }
         if (st == FM_OK)
             loss = model->loss;
+        /* Every process reads the same file: agree in case one cannot. */
+        st = agree(st, &err);
     } else {
         st = fm_loss_parse(a.loss, &loss, &err);
         if (st == FM_OK && a.output_act) {
@@ -659,20 +830,36 @@ int cmd_train(int argc, char **argv)
     if (model && !a.target_data && !a.resume) {
         st = cli_read_model_data(model, a.data, NULL, a.inputs, a.targets, 1, a.skip_bad, &all, &err);
     } else {
-        st = fm_data_read(a.data, a.target_data, &read_opts, &all, &err);
+        /* Under mpirun each process reads its own block of rows. */
+        st = fm_data_read_shard(a.data, a.target_data, &read_opts, rank, ranks, &all, &err);
     }
+    if (st == FM_OK && test_failure(rank, "read", NULL))
+        st = fm_error_set(&err, FM_ERR_FORMAT, "%s: cannot read this process's rows (simulated by FATHOM_TEST_FAIL_RANK)",
+                          a.data);
+    if (st == FM_OK && (!all->y || all->n_out == 0))
+        st = fm_error_set(&err, FM_ERR_ARG, "%s: no target columns (give --targets or --target-data)", a.data);
+    st = agree(st, &err);
     if (st != FM_OK)
         goto done;
-    if (!all->y || all->n_out == 0) {
-        st = fm_error_set(&err, FM_ERR_ARG, "%s: no target columns (give --targets or --target-data)", a.data);
-        goto done;
+    size_t all_rows = all->rows, skipped = all->skipped;
+    if (world) {
+        /* The shard's rows are numbered globally from here on (splits use it). */
+        st = place_shard(all, &all_rows, &err);
+        long total_skipped = 0;
+        double skipped_sum[1] = {(double)all->skipped};
+        if (st == FM_OK)
+            st = world->sum_doubles(skipped_sum, 1, world->user, &err);
+        total_skipped = (long)skipped_sum[0];
+        skipped = (size_t)total_skipped;
+        if (st != FM_OK)
+            goto done;
     }
-    if (all->skipped)
-        fprintf(stderr, "fathom train: skipped %zu bad rows of %s\n", all->skipped, a.data);
+    if (skipped && rank == 0)
+        fprintf(stderr, "fathom train: skipped %zu bad rows of %s\n", skipped, a.data);
     if (a.val_data) {
         train = all;
         all = NULL;
-        st = fm_data_read(a.val_data, NULL, &read_opts, &val, &err);
+        st = fm_data_read_shard(a.val_data, NULL, &read_opts, rank, ranks, &val, &err);
         if (st == FM_OK && (val->n_in != train->n_in || val->n_out != train->n_out))
             st = fm_error_set(&err, FM_ERR_ARG, "%s has %d inputs and %d targets; the training data has %d and %d",
                          a.val_data, val->n_in, val->n_out, train->n_in, train->n_out);
@@ -685,12 +872,32 @@ int cmd_train(int argc, char **argv)
     } else {
         st = fm_dataset_split(all, a.val_split, a.seed, &train, &val, &err);
     }
-    if (st != FM_OK)
+    if (st == FM_OK && !train)
+        st = fm_error_set(&err, FM_ERR_ARG, "no training data");
+    st = agree(st, &err);
+    if (st != FM_OK || !train)
         goto done;
-    if (train->rows == 0) {
+    size_t train_rows = train->rows, val_rows = val ? val->rows : 0;
+    if (world) {
+        st = place_shard(train, &train_rows, &err);
+        if (st == FM_OK)
+            st = place_shard(val, &val_rows, &err);
+        if (st != FM_OK)
+            goto done;
+    }
+    (void)all_rows;
+    if (train_rows == 0) {
         st = fm_error_set(&err, FM_ERR_ARG, "no training rows left after the validation split");
         goto done;
     }
+    if (train->rows == 0)
+        st = fm_error_set(&err, FM_ERR_ARG,
+                          "this process holds none of the %zu training rows: %d processes are too many for the data "
+                          "(use at most about one per row, in practice far fewer)",
+                          train_rows, ranks);
+    st = agree(st, &err);
+    if (st != FM_OK)
+        goto done;
 
     int classification = loss.kind == FM_LOSS_CROSS_ENTROPY;
     int n_out = train->n_out;
@@ -708,6 +915,10 @@ int cmd_train(int argc, char **argv)
             if (st == FM_OK && val_classes > classes)
                 classes = val_classes;
         }
+        /* The classes are those of all processes' labels. */
+        st = agree(st, &err);
+        if (st == FM_OK)
+            st = max_over_ranks(&classes, &err);
         if (st != FM_OK)
             goto done;
         if (a.classes) {
@@ -740,20 +951,28 @@ int cmd_train(int argc, char **argv)
         if (st == FM_OK)
             st = build_optimizer_config(&a, &early_oc, &err);
         if (st == FM_OK)
-            st = check_memory(train, specs, n_spec_layers, (int)a.batch, &early_oc, a.patience > 0 && val && val->rows,
+            st = check_memory(train, specs, n_spec_layers, (int)a.batch, &early_oc, a.patience > 0 && val_rows,
                               &err);
+        /* The same seed gives every process the same initial weights. */
         if (st == FM_OK)
             st = fm_net_create(train->n_in, specs, n_spec_layers, a.seed, &model->net, &err);
-        if (st == FM_OK)
-            st = fm_standardizer_fit(train->x, train->rows, train->n_in, &model->input_std, &err);
-        if (st == FM_OK && !classification && loss.kind != FM_LOSS_BCE)
-            st = fm_standardizer_fit(train->y, train->rows, train->n_out, &model->target_std, &err);
+        st = agree(st, &err);
+        if (st != FM_OK)
+            goto done;
+        /* Standardisation of the whole training set, summed over processes. */
+        st = fm_standardizer_fit_collective(train->x, train->rows, train->n_in, world, &model->input_std, &err);
+        st = agree(st, &err);
+        if (st == FM_OK && !classification && loss.kind != FM_LOSS_BCE) {
+            st = fm_standardizer_fit_collective(train->y, train->rows, train->n_out, world, &model->target_std, &err);
+            st = agree(st, &err);
+        }
         if (st != FM_OK)
             goto done;
         model->in_names = copy_names(train->in_names, train->n_in);
         model->out_names = copy_names(train->out_names, train->n_out);
         model->n_target_names = model->out_names ? train->n_out : 0;
     } else if (fm_net_n_in(model->net) != train->n_in || fm_net_n_out(model->net) != n_out) {
+        /* Every process holds the same model and the same global class count: all agree. */
         st = fm_error_set(&err, FM_ERR_ARG, "the data has %d inputs and %d outputs; the model %s has %d and %d",
                      train->n_in, n_out, source, fm_net_n_in(model->net), fm_net_n_out(model->net));
         goto done;
@@ -775,6 +994,7 @@ int cmd_train(int argc, char **argv)
     st = build_optimizer_config(&a, &oc, &err);
     if (st == FM_OK)
         st = fm_optim_create(&oc, fm_net_n_params(model->net), &opt, &err);
+    st = agree(st, &err);
     if (st != FM_OK)
         goto done;
 
@@ -785,14 +1005,18 @@ int cmd_train(int argc, char **argv)
     to.seed = a.seed;
     to.progress_interval = 0.1;
     to.explode_factor = a.explode_factor;
-    checkpoint_target ck = {model, checkpoint_path, 0};
+    checkpoint_target ck = {model, checkpoint_path, 0, rank == 0, 0, 0};
+    long fail_at = 0;
+    if (test_failure(rank, "checkpoint", &fail_at))
+        ck.fail_at = fail_at;
+    to.collective = world;
     to.checkpoint_every = (size_t)a.checkpoint_every;
     to.on_checkpoint = write_checkpoint;
     to.checkpoint_user = &ck;
     to.resume = resume_state;
     int n_layers = fm_net_n_layers(model->net);
     progress_state ps = {isatty(STDERR_FILENO), a.quiet, classification || loss.kind == FM_LOSS_BCE, &log,
-                         model->net, NULL, n_layers, 0, 0};
+                         model->net, NULL, n_layers, 0, 0, rank > 0};
     if (a.diagnose) {
         ps.last_stats = calloc((size_t)n_layers, sizeof *ps.last_stats);
         if (!ps.last_stats) {
@@ -804,15 +1028,19 @@ int cmd_train(int argc, char **argv)
         to.diagnose_user = &ps;
     }
     last_stats = ps.last_stats;
-    if (log_path) {
+    if (rank > 0)
+        log_path = NULL; /* rank 0 writes the run log */
+    if (log_path)
         st = run_log_open(&log, log_path, &err);
-        if (st != FM_OK)
-            goto done;
+    st = agree(st, &err);
+    if (st != FM_OK)
+        goto done;
+    if (log_path) {
         fm_train_result none = {0, 0, NAN, NAN, -1, 0, 0, 0, 0};
-        char *settings = training_json(&a, &oc, &none, train->rows, val ? val->rows : 0, train->encoding);
+        char *settings = training_json(&a, &oc, &none, train_rows, val_rows, train->encoding);
         char loss_text[64];
         fm_loss_format(&loss, loss_text, sizeof loss_text);
-        run_log_start(&log, model->net, loss_text, settings, a.data, train->rows, val ? val->rows : 0);
+        run_log_start(&log, model->net, loss_text, settings, a.data, train_rows, val_rows);
         cJSON_free(settings);
     }
     signal(SIGINT, on_signal);
@@ -823,13 +1051,15 @@ int cmd_train(int argc, char **argv)
         fm_activation_format(&fm_net_layer(model->net, l)->act, act, sizeof act);
         printf("%d %s%s", fm_net_layer(model->net, l)->n_out, act, l + 1 < n_layers ? " -> " : "");
     }
-    printf(" (%zu parameters) on %zu rows, validating on %zu\n", fm_net_n_params(model->net), train->rows,
-           val ? val->rows : (size_t)0);
+    printf(" (%zu parameters) on %zu rows, validating on %zu", fm_net_n_params(model->net), train_rows, val_rows);
+    if (ranks > 1)
+        printf(", %d processes", ranks);
+    printf("\n");
     fflush(stdout);
     fm_train_result res;
     fm_error train_err = {FM_OK, ""};
     fm_status train_status = fm_train(model->net, opt, &loss, &to, train, val, on_progress, &ps, &res, &train_err);
-    if (ps.tty && !a.quiet)
+    if (ps.tty && !a.quiet && !ps.silent)
         fprintf(stderr, "\r\033[K");
     /* A diverged run still has good weights (those of its last completed
      * epoch): they are saved, and the exit status says it diverged. */
@@ -839,24 +1069,26 @@ int cmd_train(int argc, char **argv)
         run_log_end(&log, "failed", err.message, &res, NULL);
         goto done;
     }
-    if (train_status == FM_ERR_STOPPED)
+    if (train_status == FM_ERR_STOPPED && rank == 0)
         fprintf(stderr,
                 "fathom train: interrupted after %zu steps; checkpoint written to %s (continue with --resume %s); "
                 "saving the model as it is\n",
                 res.steps, checkpoint_path, checkpoint_path);
 
-    json = training_json(&a, &oc, &res, train->rows, val ? val->rows : 0, train->encoding);
+    json = training_json(&a, &oc, &res, train_rows, val_rows, train->encoding);
     free(model->training_json);
     model->training_json = json;
     json = NULL;
     if (res.stopped_early)
         printf("stopped early after epoch %d; kept the weights of epoch %d\n", res.epochs_run, res.best_epoch + 1);
-    if (val && val->rows && !res.diverged) {
+    if (val_rows && !res.diverged) {
         /* Report in original units: undo the target standardisation of val. */
         if (model->target_std)
             fm_unstandardize(model->target_std, val->y, val->rows);
         fm_error eval_err = {FM_OK, ""};
-        if (cli_print_evaluation(model, val, "validation", &eval_err) != FM_OK)
+        fm_status eval_st = world ? print_evaluation_shared(model, val, &eval_err)
+                                  : cli_print_evaluation(model, val, "validation", &eval_err);
+        if (eval_st != FM_OK && rank == 0)
             fprintf(stderr, "fathom train: evaluation failed: %s\n", eval_err.message);
     }
     char diagnosis[2048] = "";
@@ -867,7 +1099,9 @@ int cmd_train(int argc, char **argv)
     run_log_end(&log,
                 res.diverged ? "diverged" : train_status == FM_ERR_STOPPED ? "stopped" : "ok",
                 train_status == FM_OK ? NULL : train_err.message, &res, ps.have_stats ? diagnosis : NULL);
-    st = fm_model_save(model, a.out, &err);
+    /* Rank 0 writes the model; the others learn whether it could. */
+    st = rank == 0 ? fm_model_save(model, a.out, &err) : FM_OK;
+    st = agree(st, &err);
     if (st == FM_OK) {
         if (res.diverged && res.restored_epoch > 0)
             printf("the last good weights (end of epoch %d) written to %s\n", res.restored_epoch, a.out);
@@ -883,18 +1117,19 @@ int cmd_train(int argc, char **argv)
     }
     if (st == FM_OK || st == FM_ERR_STOPPED || res.diverged) {
         fm_error log_err = {FM_OK, ""};
-        if (run_log_close(&log, &log_err) != FM_OK)
+        if (run_log_close(&log, &log_err) != FM_OK && rank == 0)
             fprintf(stderr, "fathom train: %s\n", log_err.message);
         else if (log_path)
             printf("run log written to %s\n", log_path);
         if (a.report && log_path && fm_report_write(log_path, a.report, &log_err) == FM_OK)
             printf("report written to %s\n", a.report);
-        else if (a.report)
+        else if (a.report && rank == 0)
             fprintf(stderr, "fathom train: %s\n", log_err.message);
     }
 
 done:
-    rc = st == FM_OK ? EXIT_OK : cli_report(COMMAND, &err);
+    /* Under mpirun every process knows the agreed failure; rank 0 says it. */
+    rc = st == FM_OK ? EXIT_OK : rank == 0 ? cli_report(COMMAND, &err) : cli_exit_code(err.status);
     run_log_close(&log, NULL);
     free(log_path_owned);
     free(checkpoint_owned);
@@ -907,5 +1142,11 @@ done:
     fm_dataset_free(train);
     fm_dataset_free(val);
     fm_model_free(model);
+#ifdef FATHOM_HAVE_MPI
+    if (world) {
+        world = NULL;
+        fm_mpi_stop();
+    }
+#endif
     return rc;
 }

@@ -386,6 +386,13 @@ typedef struct fm_dataset {
      * the inputs are the columns as they are. fathom train stores it in the
      * model's training settings under "encoding". */
     char *encoding;
+    /* Global index of row 0 when this dataset is one process's shard of a
+     * data set spread over several (fm_data_read_shard; 0 otherwise). The
+     * validation split (fm_dataset_split) and the row-number rule of
+     * fm_dataset_split_holdout number rows from it, so that every process
+     * selects the rows one process would. Datasets the splits return start
+     * at 0 again. */
+    size_t row_offset;
 } fm_dataset;
 
 void fm_dataset_free(fm_dataset *ds); /* frees the contents and the struct */
@@ -451,6 +458,21 @@ fm_status fm_idx_read_matrix(const char *path, int scale, float **data, size_t *
 fm_status fm_data_read(const char *path, const char *target_path, const fm_read_options *opts,
                        fm_dataset **out, fm_error *err);
 
+/* One process's share of a data file, for training on several processes
+ * (fm_collective): the rows of the file (after skipping bad rows where asked)
+ * are cut into `n_shards` contiguous blocks of nearly equal size, and shard
+ * `shard` (0-based) is read. NPY and IDX seek to the block; CSV scans every
+ * line (the header is checked everywhere) but parses and keeps only its
+ * block; NetCDF and SEG-Y read the whole selection and keep the block of its
+ * rows. Bad rows skipped (--skip-bad-rows) count in the shard whose block of
+ * file rows held them. Concatenating shards 0..n_shards-1 gives the rows
+ * fm_data_read returns, in the same order. A "PATH#SPLIT:part" selector on a
+ * table without grid indices numbers rows from the block's first file row
+ * (row_offset), which is the whole-file numbering unless rows were skipped:
+ * that combination is FM_ERR_ARG. n_shards 1 is fm_data_read. */
+fm_status fm_data_read_shard(const char *path, const char *target_path, const fm_read_options *opts, int shard,
+                             int n_shards, fm_dataset **out, fm_error *err);
+
 /* --------------------------------------------------------- standardisation */
 
 typedef struct fm_standardizer {
@@ -462,6 +484,14 @@ typedef struct fm_standardizer {
 /* Fit mean and population standard deviation of data [rows][n] (double sums).
  * Non-finite values give FM_ERR_NUMERIC naming the column. */
 fm_status fm_standardizer_fit(const float *data, size_t rows, int n, fm_standardizer **out, fm_error *err);
+typedef struct fm_collective fm_collective; /* defined with training below */
+/* fm_standardizer_fit over the rows of every process of a collective (each
+ * passes its own shard; all get the same standardiser, fitted on the whole
+ * data set). coll NULL or of size 1: fm_standardizer_fit, bit for bit. Every
+ * process must call it; a process whose data hold a non-finite value returns
+ * that error while the others carry on, so follow it with coll->agree. */
+fm_status fm_standardizer_fit_collective(const float *data, size_t rows, int n, const fm_collective *coll,
+                                         fm_standardizer **out, fm_error *err);
 fm_status fm_standardizer_create(int n, const float *mean, const float *std, fm_standardizer **out, fm_error *err);
 void fm_standardizer_free(fm_standardizer *s);
 void fm_standardize(const fm_standardizer *s, float *data, size_t rows);   /* (x - mean) / std */
@@ -508,6 +538,32 @@ typedef struct fm_train_state fm_train_state;
  * status other than FM_OK stops training with that status and message. */
 typedef fm_status (*fm_checkpoint_callback)(const fm_train_state *state, void *user, fm_error *err);
 
+/* Data-parallel training over several processes (docs/scaling.md). The
+ * library itself knows no message passing: a program that runs K processes
+ * (fathom train under mpirun, src/dist/mpi_collective.c) hands each its rank
+ * and these operations, which every process must call in the same order:
+ *  - sum_doubles / sum_floats: replace v[0..n) on every process by the
+ *    element-wise sum over all processes (MPI_Allreduce with MPI_SUM), the
+ *    same result on every process;
+ *  - agree: every process passes its own status (and, when it is not FM_OK,
+ *    its message in *err); all return the status of the lowest-ranked process
+ *    that failed, with err set to "rank R: <its message>", or FM_OK when none
+ *    failed. It is how a failure on one process stops all, never a hang.
+ * A failing collective operation itself (the transport broke) returns
+ * FM_ERR_IO; MPI's default handler aborts the job instead. */
+struct fm_collective {
+    int rank; /* 0 .. size-1 */
+    int size; /* number of processes */
+    fm_status (*sum_doubles)(double *v, size_t n, void *user, fm_error *err);
+    fm_status (*sum_floats)(float *v, size_t n, void *user, fm_error *err);
+    fm_status (*agree)(fm_status local, fm_error *err, void *user);
+    void *user;
+};
+
+/* Where a process's rows lie among everyone's: *offset the rows of the
+ * processes of lower rank, *total the rows of all. coll NULL: 0 and rows. */
+fm_status fm_collective_rows(const fm_collective *coll, size_t rows, size_t *offset, size_t *total, fm_error *err);
+
 typedef struct fm_train_options {
     int epochs;
     int batch;
@@ -538,6 +594,23 @@ typedef struct fm_train_options {
      * starting afresh; it must come from a run with the same options, data
      * and optimiser settings, or FM_ERR_ARG names the difference. Borrowed. */
     const fm_train_state *resume;
+    /* Not NULL and of size > 1: train data-parallel over the collective's
+     * processes. Each process passes its own shard of the training (and
+     * validation) rows, in rank order (fm_data_read_shard; concatenated they
+     * are the whole data set), the same network, optimiser and options.
+     * Every process draws the same shuffle of the global rows; global batch b
+     * is rows order[b*batch ..) and each process computes the gradient of its
+     * rows of it, scaled by its share, so that one sum (sum_floats) over the
+     * contiguous gradient block gives the gradient of the whole batch; every
+     * process then takes the same optimiser step and the weights stay
+     * identical. Losses, divergence checks, validation, early stopping and
+     * diagnostics are of the global data, so every process stops at the same
+     * step. Checkpoints describe the global run: one written by K processes
+     * resumes on any number. Call on_checkpoint on every process (let one
+     * write); a failure there, or anywhere on any process, stops all with
+     * "rank R: ...". Dropout draws differ per process. Borrowed; NULL or size
+     * 1: one process, bit for bit as without it. */
+    const fm_collective *collective;
 } fm_train_options;
 
 fm_train_options fm_train_options_default(void);
@@ -591,6 +664,13 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
  * standardised outputs) of a dataset. */
 fm_status fm_evaluate(fm_net *net, const fm_loss *loss, const fm_dataset *data, double *loss_value,
                       double *metric, fm_error *err);
+
+/* fm_evaluate over the shards of every process of a collective: each passes
+ * its own rows (possibly none) and all get the loss and metric of the whole
+ * data set. A failure on any process is agreed (coll->agree) and returned by
+ * all. coll NULL or size 1: fm_evaluate. */
+fm_status fm_evaluate_collective(fm_net *net, const fm_loss *loss, const fm_dataset *data, const fm_collective *coll,
+                                 double *loss_value, double *metric, fm_error *err);
 
 /* ------------------------------------------------------ checkpoints and resume */
 

@@ -7,6 +7,7 @@ packages=(
     libnetcdf-dev libsegyio-dev               # geophysical data: NetCDF grids, SEG-Y seismic
     libcmocka-dev                             # unit tests
     libfann-dev                               # benchmark peer (bench/fann_train.c)
+    libopenmpi-dev openmpi-bin                # data-parallel training under mpirun, and its tests
     libxml2-utils                             # xmllint: the report test checks every SVG
     clang libclang-rt-14-dev                  # libFuzzer harnesses
     valgrind cppcheck clang-tidy              # memcheck and static analysis in the test suite

@@ -40,49 +40,92 @@ void fm_standardizer_free(fm_standardizer *s)
 
 fm_status fm_standardizer_fit(const float *data, size_t rows, int n, fm_standardizer **out, fm_error *err)
 {
+    return fm_standardizer_fit_collective(data, rows, n, NULL, out, err);
+}
+
+/* With several processes the two passes become two sums over processes
+ * (column sums and the row count, then squared deviations from the global
+ * mean), so the fit is that of the whole data set. A process that fails
+ * still takes part in both sums, with zeros, so that none waits for it; its
+ * error comes back to the caller, who agrees on it (fm_collective.agree). */
+fm_status fm_standardizer_fit_collective(const float *data, size_t rows, int n, const fm_collective *coll,
+                                         fm_standardizer **out, fm_error *err)
+{
+    if (coll && coll->size <= 1)
+        coll = NULL;
     if (!out)
         return fm_fail(err, FM_ERR_ARG, "standardizer fit: output pointer is NULL");
     *out = NULL;
     if (n <= 0)
         return fm_fail(err, FM_ERR_ARG, "standardizer fit: %d columns (need at least 1)", n);
-    if (rows == 0 || !data)
+    if (!coll && (rows == 0 || !data))
         return fm_fail(err, FM_ERR_ARG, "standardizer fit: no data rows");
 
-    double *sum = fm_calloc_array((size_t)n, sizeof *sum);
+    /* One more slot than columns: the row count travels with the sums. */
+    double *sum = fm_calloc_array((size_t)n + 1, sizeof *sum);
     double *sq = fm_calloc_array((size_t)n, sizeof *sq);
     fm_standardizer *s = standardizer_alloc(n);
     fm_status status = FM_OK;
     if (!sum || !sq || !s) {
         status = fm_fail(err, FM_ERR_NOMEM, "standardizer fit: out of memory for %d columns", n);
-        goto done;
+        if (!coll || !sum || !sq)
+            goto done; /* without buffers there is nothing to take part with: the MPI job aborts on its own */
     }
 
     /* Two passes (mean, then squared deviations) in double: the one-pass
      * E[x^2] - E[x]^2 cancels catastrophically for columns with a large offset,
      * such as temperatures in kelvin or depths in metres. */
-    for (size_t r = 0; r < rows; r++) {
+    for (size_t r = 0; status == FM_OK && data && r < rows; r++) {
         const float *row = data + r * (size_t)n;
         for (int j = 0; j < n; j++) {
             if (!isfinite(row[j])) {
                 status = fm_fail(err, FM_ERR_NUMERIC, "standardizer fit: column %d has a non-finite value (%g) in row %zu",
                                  j, (double)row[j], r);
-                goto done;
+                break;
             }
             sum[j] += row[j];
         }
     }
+    double total = (double)rows;
+    if (coll) {
+        if (status != FM_OK)
+            for (int j = 0; j <= n; j++)
+                sum[j] = 0.0;
+        else
+            sum[n] = total;
+        fm_error sub = {FM_OK, ""};
+        fm_status reduced = coll->sum_doubles(sum, (size_t)n + 1, coll->user, &sub);
+        if (reduced != FM_OK && status == FM_OK)
+            status = fm_fail(err, reduced, "standardizer fit: %s", sub.message);
+        total = sum[n];
+        if (status == FM_OK && !(total > 0))
+            status = fm_fail(err, FM_ERR_ARG, "standardizer fit: no data rows on any process");
+    } else if (status != FM_OK) {
+        goto done;
+    }
     for (int j = 0; j < n; j++)
-        sum[j] /= (double)rows; /* now the mean */
-    for (size_t r = 0; r < rows; r++) {
+        sum[j] /= total > 0 ? total : 1.0; /* now the mean */
+    for (size_t r = 0; status == FM_OK && r < rows; r++) {
         const float *row = data + r * (size_t)n;
         for (int j = 0; j < n; j++) {
             double d = (double)row[j] - sum[j];
             sq[j] += d * d;
         }
     }
+    if (coll) {
+        fm_error sub = {FM_OK, ""};
+        if (status != FM_OK)
+            for (int j = 0; j < n; j++)
+                sq[j] = 0.0;
+        fm_status reduced = coll->sum_doubles(sq, (size_t)n, coll->user, &sub);
+        if (reduced != FM_OK && status == FM_OK)
+            status = fm_fail(err, reduced, "standardizer fit: %s", sub.message);
+    }
+    if (status != FM_OK)
+        goto done;
     for (int j = 0; j < n; j++) {
         double mean = sum[j];
-        double std = sqrt(sq[j] / (double)rows); /* population std, as numpy's default */
+        double std = sqrt(sq[j] / total); /* population std, as numpy's default */
         /* A spread of subnormals can round to a float std of 0: constant too.
          * (Mean and std of finite floats cannot exceed float's range.) */
         if (std == 0.0 || std < FM_CONSTANT_COLUMN_RATIO * fabs(mean) || (float)std == 0.0f)

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECKPOINT_VERSION "1"
+#define CHECKPOINT_VERSION "2" /* 2: data fingerprints are sums over rows (any number of processes) */
 
 typedef enum { T_SIZE, T_INT, T_LONG, T_U64, T_F64 } field_type;
 

@@ -324,9 +324,10 @@ static void csv_read_release(csv_read *r)
     free(r->bad);
 }
 
-static fm_status parse_rows(csv_read *r, csv_cursor *c, size_t n_columns, fm_bad_row_policy policy,
-                            fm_error *err)
+static fm_status parse_rows(csv_read *r, csv_cursor *c, size_t n_columns, fm_bad_row_policy policy, size_t begin,
+                            size_t end, fm_error *err)
 {
+    size_t record = 0;
     fm_dataset *ds = r->ds;
     size_t capacity = ds->rows;
     size_t rows = 0;
@@ -339,6 +340,9 @@ static fm_status parse_rows(csv_read *r, csv_cursor *c, size_t n_columns, fm_bad
         row_result result = split_row(c, r->fields, n_columns, &n_fields, &row_err);
         if (result == ROW_FATAL)
             return fm_fail(err, row_err.status, "%s", row_err.message);
+        /* Another shard's record: scanned past, not parsed. */
+        if (record++ < begin || record > end)
+            continue;
         if (result == ROW_OK && n_fields != n_columns) {
             fm_fail(&row_err, FM_ERR_FORMAT, "%s:%zu: expected %zu fields, found %zu", c->path, line,
                     n_columns, n_fields);
@@ -377,6 +381,68 @@ static fm_status parse_rows(csv_read *r, csv_cursor *c, size_t n_columns, fm_bad
 fm_status fm_csv_read_rows(const char *path, const fm_read_options *opts, fm_bad_row_policy policy,
                            fm_dataset **out, unsigned char **bad_rows, fm_error *err)
 {
+    size_t first_row;
+    return fm_csv_read_shard(path, opts, policy, 0, 1, out, bad_rows, &first_row, err);
+}
+
+/* Records (data rows) after the header by the rules of split_row, without
+ * changing the text (split_row unquotes in place, so the rows must be split
+ * only once): a line break inside quotes does not end a record, text after a
+ * closing quote makes the rest of the line one bad record. */
+static fm_status count_records(const csv_cursor *c, size_t *records, fm_error *err)
+{
+    const char *p = c->p, *end = c->end;
+    size_t n = 0, line = c->line;
+    while (p < end) {
+        for (;;) { /* one field per turn */
+            while (p < end && is_space(*p))
+                p++;
+            if (p < end && *p == '"') {
+                size_t quote_line = line;
+                int closed = 0;
+                for (p++; p < end; p++) {
+                    if (*p == '"') {
+                        if (p + 1 < end && p[1] == '"') {
+                            p++;
+                            continue;
+                        }
+                        p++;
+                        closed = 1;
+                        break;
+                    }
+                    if (*p == '\n')
+                        line++;
+                }
+                if (!closed)
+                    return fm_fail(err, FM_ERR_FORMAT, "%s:%zu: a quoted field is never closed", c->path, quote_line);
+                while (p < end && (is_space(*p) || *p == '\r'))
+                    p++;
+                if (p < end && *p != ',' && *p != '\n') {
+                    const char *newline = memchr(p, '\n', (size_t)(end - p));
+                    p = newline ? newline : end;
+                }
+            } else {
+                while (p < end && *p != ',' && *p != '\n')
+                    p++;
+            }
+            char delimiter = p < end ? *p : '\n';
+            if (p < end)
+                p++;
+            if (delimiter == '\n')
+                break;
+        }
+        line++;
+        n++;
+    }
+    *records = n;
+    return FM_OK;
+}
+
+fm_status fm_csv_read_shard(const char *path, const fm_read_options *opts, fm_bad_row_policy policy, int shard,
+                            int n_shards, fm_dataset **out, unsigned char **bad_rows, size_t *first_row,
+                            fm_error *err)
+{
+    *first_row = 0;
     if (out)
         *out = NULL;
     if (bad_rows)
@@ -436,11 +502,24 @@ fm_status fm_csv_read_rows(const char *path, const fm_read_options *opts, fm_bad
     size_t max_rows = 1;
     for (const char *q = c.p; (q = memchr(q, '\n', (size_t)(c.end - q))) != NULL; q++)
         max_rows++;
+    size_t begin = 0, end = SIZE_MAX;
+    if (n_shards > 1) {
+        size_t records = 0;
+        status = count_records(&c, &records, err);
+        if (status == FM_OK)
+            status = fm_shard_range(path, records, shard, n_shards, &begin, &end, err);
+        if (status != FM_OK) {
+            csv_read_release(&r);
+            return status;
+        }
+        max_rows = end - begin;
+        *first_row = begin;
+    }
     status = fm_dataset_alloc(max_rows, r.sel.n_in, r.sel.n_out, &r.ds, err);
     if (status == FM_OK && policy == FM_BAD_ROWS_MARK && !(r.bad = fm_calloc_array(max_rows, 1)))
         status = fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %zu rows", path, max_rows);
     if (status == FM_OK)
-        status = parse_rows(&r, &c, n_columns, policy, err);
+        status = parse_rows(&r, &c, n_columns, policy, begin, end, err);
     if (status == FM_OK && (!copy_selected_names(r.names, r.sel.in, r.sel.n_in, &r.ds->in_names) ||
                             !copy_selected_names(r.names, r.sel.out, r.sel.n_out, &r.ds->out_names)))
         status = fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for the column names", path);

@@ -116,7 +116,7 @@ static void copy_row(const fm_dataset *from, size_t i, fm_dataset *to, size_t k)
 {
     memcpy(to->x + k * (size_t)to->n_in, from->x + i * (size_t)from->n_in,
            (size_t)from->n_in * sizeof *to->x);
-    if (from->y)
+    if (from->y && to->y)
         memcpy(to->y + k * (size_t)to->n_out, from->y + i * (size_t)from->n_out,
                (size_t)from->n_out * sizeof *to->y);
     if (from->grid_index && to->grid_index)
@@ -154,8 +154,10 @@ fm_status fm_dataset_split(const fm_dataset *all, double fraction, uint64_t seed
 
     double threshold = fraction * 1e6;
     size_t n_val = 0;
+    /* Rows are numbered globally (row_offset), so a shard picks the rows that
+     * one process reading everything would. */
     for (size_t i = 0; i < all->rows; i++)
-        n_val += (size_t)is_validation_row(i, seed, threshold);
+        n_val += (size_t)is_validation_row(all->row_offset + i, seed, threshold);
 
     fm_dataset *t = NULL, *v = NULL;
     fm_status status = fm_dataset_alloc(all->rows - n_val, all->n_in, all->n_out, &t, err);
@@ -174,7 +176,7 @@ fm_status fm_dataset_split(const fm_dataset *all, double fraction, uint64_t seed
     }
     size_t k_train = 0, k_val = 0;
     for (size_t i = 0; i < all->rows; i++) {
-        if (is_validation_row(i, seed, threshold))
+        if (is_validation_row(all->row_offset + i, seed, threshold))
             copy_row(all, i, v, k_val++);
         else
             copy_row(all, i, t, k_train++);
@@ -294,17 +296,53 @@ static data_format format_of(const char *path)
     return FORMAT_UNKNOWN;
 }
 
+fm_status fm_shard_range(const char *path, size_t total, int shard, int n_shards, size_t *begin, size_t *end,
+                         fm_error *err)
+{
+    *begin = 0;
+    *end = total;
+    if (n_shards <= 1)
+        return FM_OK;
+    if (shard < 0 || shard >= n_shards)
+        return fm_fail(err, FM_ERR_ARG, "shard %d of %d does not exist", shard, n_shards);
+    if (total < (size_t)n_shards)
+        return fm_fail(err, FM_ERR_ARG, "%s has %zu rows, fewer than the %d processes that share it", path, total,
+                       n_shards);
+    /* The first total % n_shards blocks take one row more. */
+    size_t base = total / (size_t)n_shards, extra = total % (size_t)n_shards, k = (size_t)shard;
+    *begin = k * base + (k < extra ? k : extra);
+    *end = *begin + base + (k < extra ? 1 : 0);
+    return FM_OK;
+}
+
+/* Which part of a file a read keeps: shard `index` of `count` (count 1: all).
+ * first_row receives the file row the kept block starts at, for formats read
+ * by blocks of file rows (CSV, NPY, IDX); whole-file formats leave it
+ * unchanged and are cut afterwards. */
+typedef struct shard_spec {
+    int index, count;
+    size_t first_row;
+    int cut_after; /* 1: the reader read everything; keep the block of its rows */
+} shard_spec;
+
 /* Read one file with a selection. IDX inputs are scaled to [0, 1] (pixels)
  * while IDX targets keep their byte values (class labels). */
 static fm_status read_one(const char *path, const char *inputs, const char *targets, int as_targets,
-                          fm_bad_row_policy policy, fm_dataset **out, unsigned char **bad_rows, fm_error *err)
+                          fm_bad_row_policy policy, shard_spec *shard, fm_dataset **out, unsigned char **bad_rows,
+                          fm_error *err)
 {
     fm_read_options opts = {inputs, targets, policy != FM_BAD_ROWS_FAIL};
     data_format format = format_of(path);
     if (format == FORMAT_CSV)
-        return fm_csv_read_rows(path, &opts, policy, out, bad_rows, err);
+        return fm_csv_read_shard(path, &opts, policy, shard->index, shard->count, out, bad_rows, &shard->first_row,
+                                 err);
     if (bad_rows)
         *bad_rows = NULL;
+    /* NetCDF cells and SEG-Y samples become rows only after fill values are
+     * left out: these readers read the whole selection and the block of its
+     * rows is kept afterwards (docs/scaling.md). */
+    if (format == FORMAT_NETCDF || format == FORMAT_SEGY)
+        shard->cut_after = 1;
     if (format == FORMAT_NETCDF)
         return fm_netcdf_read(path, inputs, targets, out, err);
     if (format == FORMAT_SEGY)
@@ -317,8 +355,11 @@ static fm_status read_one(const char *path, const char *inputs, const char *targ
     float *matrix;
     size_t rows;
     int cols;
-    fm_status status = format == FORMAT_NPY ? fm_npy_load(path, &matrix, &rows, &cols, err)
-                                            : fm_idx_read_matrix(path, 0, &matrix, &rows, &cols, err);
+    fm_status status = format == FORMAT_NPY
+                           ? fm_npy_load_shard(path, shard->index, shard->count, &matrix, &rows, &cols,
+                                               &shard->first_row, err)
+                           : fm_idx_read_shard(path, 0, shard->index, shard->count, &matrix, &rows, &cols,
+                                               &shard->first_row, err);
     if (status != FM_OK)
         return status;
     float divisor = format == FORMAT_IDX && !as_targets ? 255.0f : 1.0f;
@@ -345,15 +386,23 @@ static int is_bad(const unsigned char *bad_inputs, const unsigned char *bad_targ
 /* Inputs and targets from two files read side by side: a row bad in either
  * file is dropped from both, so that they stay aligned. */
 static fm_status read_pair(const char *path, const char *target_path, const fm_read_options *opts,
-                           fm_dataset **out, fm_error *err)
+                           shard_spec *shard, fm_dataset **out, fm_error *err)
 {
+    shard_spec target_shard = *shard;
     int skip = opts && opts->skip_bad_rows;
     fm_bad_row_policy policy = skip ? FM_BAD_ROWS_MARK : FM_BAD_ROWS_FAIL;
     fm_dataset *inputs = NULL, *targets = NULL, *ds = NULL;
     unsigned char *bad_inputs = NULL, *bad_targets = NULL;
-    fm_status status = read_one(path, opts ? opts->inputs : NULL, NULL, 0, policy, &inputs, &bad_inputs, err);
+    fm_status status =
+        read_one(path, opts ? opts->inputs : NULL, NULL, 0, policy, shard, &inputs, &bad_inputs, err);
     if (status == FM_OK)
-        status = read_one(target_path, NULL, NULL, 1, policy, &targets, &bad_targets, err);
+        status = read_one(target_path, NULL, NULL, 1, policy, &target_shard, &targets, &bad_targets, err);
+    /* Both files are cut alike only when both are read the same way. */
+    if (status == FM_OK && shard->count > 1 && shard->cut_after != target_shard.cut_after)
+        status = fm_fail(err, FM_ERR_ARG,
+                         "%s and %s: with several processes, inputs and targets must both be tables (CSV, NPY, "
+                         "IDX) or both grids",
+                         path, target_path);
     if (status == FM_OK && inputs->rows != targets->rows)
         status = fm_fail(err, FM_ERR_FORMAT, "%s has %zu rows but %s has %zu: they must match row for row",
                          path, inputs->rows, target_path, targets->rows);
@@ -404,11 +453,11 @@ static fm_status read_pair(const char *path, const char *target_path, const fm_r
 }
 
 static fm_status read_plain(const char *path, const char *target_path, const fm_read_options *opts,
-                            fm_dataset **out, fm_error *err)
+                            shard_spec *shard, fm_dataset **out, fm_error *err)
 {
     if (!target_path) {
         fm_bad_row_policy policy = opts && opts->skip_bad_rows ? FM_BAD_ROWS_SKIP : FM_BAD_ROWS_FAIL;
-        return read_one(path, opts ? opts->inputs : NULL, opts ? opts->targets : NULL, 0, policy, out, NULL,
+        return read_one(path, opts ? opts->inputs : NULL, opts ? opts->targets : NULL, 0, policy, shard, out, NULL,
                         err);
     }
     if (opts && !is_blank_spec(opts->targets))
@@ -416,7 +465,7 @@ static fm_status read_plain(const char *path, const char *target_path, const fm_
                        "targets \"%s\" were chosen in %s, but the targets come from %s; give one or the "
                        "other",
                        opts->targets, path, target_path);
-    return read_pair(path, target_path, opts, out, err);
+    return read_pair(path, target_path, opts, shard, out, err);
 }
 
 /* "PATH#SPLIT:train|test": the base path (malloc'd), the rule and the part
@@ -515,13 +564,43 @@ static fm_status encode_inputs(fm_dataset *ds, const fm_encoding *enc, const cha
     return FM_OK;
 }
 
+/* Keep rows [begin, end) of *ds (a new dataset replaces it). */
+static fm_status keep_rows(fm_dataset **ds, size_t begin, size_t end, fm_error *err)
+{
+    fm_dataset *all = *ds, *part = NULL;
+    fm_status st = fm_dataset_alloc(end - begin, all->n_in, all->n_out, &part, err);
+    if (st != FM_OK)
+        return st;
+    if (!fm_copy_names(all->in_names, all->n_in, &part->in_names) ||
+        !fm_copy_names(all->out_names, all->n_out, &part->out_names) || !alloc_grid_fields(all, part)) {
+        fm_dataset_free(part);
+        return fm_fail(err, FM_ERR_NOMEM, "out of memory for a shard of %zu rows", end - begin);
+    }
+    for (size_t i = begin; i < end; i++)
+        copy_row(all, i, part, i - begin);
+    part->skipped = all->skipped;
+    part->row_offset = begin;
+    fm_dataset_free(all);
+    *ds = part;
+    return FM_OK;
+}
+
 fm_status fm_data_read(const char *path, const char *target_path, const fm_read_options *opts,
                        fm_dataset **out, fm_error *err)
+{
+    return fm_data_read_shard(path, target_path, opts, 0, 1, out, err);
+}
+
+fm_status fm_data_read_shard(const char *path, const char *target_path, const fm_read_options *opts, int shard,
+                             int n_shards, fm_dataset **out, fm_error *err)
 {
     if (out)
         *out = NULL;
     if (!path || !out)
         return fm_fail(err, FM_ERR_ARG, "fm_data_read: path and out must not be NULL");
+    if (n_shards < 1 || shard < 0 || shard >= n_shards)
+        return fm_fail(err, FM_ERR_ARG, "fm_data_read_shard: shard %d of %d does not exist", shard, n_shards);
+    shard_spec spec = {shard, n_shards, 0, 0};
     char *base = NULL;
     fm_holdout holdout;
     int part;
@@ -545,9 +624,26 @@ fm_status fm_data_read(const char *path, const char *target_path, const fm_read_
             plain.inputs = raw_spec;
     }
     if (st == FM_OK)
-        st = read_plain(file, target_path, &plain, out, err);
+        st = read_plain(file, target_path, &plain, &spec, out, err);
+    if (st != FM_OK && n_shards > 1 && !spec.cut_after && spec.first_row > 0) {
+        char message[sizeof err->message];
+        snprintf(message, sizeof message, "%s", err ? err->message : "");
+        st = fm_fail(err, st, "%s (row numbers count from file row %zu, where this process's share begins)", message,
+                     spec.first_row);
+    }
     if (st == FM_OK && enc && !fm_encoding_is_identity(enc))
         st = encode_inputs(*out, enc, file, err);
+    if (st == FM_OK && n_shards > 1 && !spec.cut_after) {
+        /* Rows numbered from the file row the block starts at: the numbering
+         * of the whole file only when no row before was skipped, which this
+         * process cannot know. */
+        (*out)->row_offset = spec.first_row;
+        if (part >= 0 && !(*out)->grid_index && plain.skip_bad_rows)
+            st = fm_fail(err, FM_ERR_ARG,
+                         "%s: with several processes, a #SPLIT selector on a table cannot be combined with "
+                         "--skip-bad-rows (rows are numbered across the whole file); use --split instead",
+                         path);
+    }
     if (st == FM_OK && part >= 0) {
         fm_dataset *kept = NULL;
         st = fm_dataset_split_holdout(*out, &holdout, part == 0 ? &kept : NULL, part == 1 ? &kept : NULL, err);
@@ -556,6 +652,12 @@ fm_status fm_data_read(const char *path, const char *target_path, const fm_read_
                          path + strlen(file) + 1);
         fm_dataset_free(*out);
         *out = kept;
+    }
+    if (st == FM_OK && n_shards > 1 && spec.cut_after) {
+        size_t begin, end;
+        st = fm_shard_range(path, (*out)->rows, shard, n_shards, &begin, &end, err);
+        if (st == FM_OK)
+            st = keep_rows(out, begin, end, err);
     }
     if (st != FM_OK) {
         fm_dataset_free(*out);

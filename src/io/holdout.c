@@ -108,7 +108,7 @@ fm_status fm_dataset_split_holdout(const fm_dataset *all, const fm_holdout *hold
         return fm_fail(err, FM_ERR_NOMEM, "out of memory");
     size_t n_test = 0;
     for (size_t i = 0; i < all->rows; i++) {
-        uint64_t index = all->grid_index ? all->grid_index[i] : (uint64_t)i;
+        uint64_t index = all->grid_index ? all->grid_index[i] : (uint64_t)(all->row_offset + i);
         in_test[i] = (unsigned char)fm_holdout_contains(holdout, index, all->lon ? all->lon[i] : NAN);
         n_test += in_test[i];
     }

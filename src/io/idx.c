@@ -64,7 +64,8 @@ static long long read_fully(gzFile gz, unsigned char *buf, size_t want)
 }
 
 /* The data bytes, in a buffer that grows with what arrives. */
-static fm_status read_data(gzFile gz, const char *path, size_t expected, unsigned char **out, fm_error *err)
+static fm_status read_data(gzFile gz, const char *path, size_t expected, int check_end, unsigned char **out,
+                           fm_error *err)
 {
     *out = NULL;
     size_t capacity = expected < FIRST_READ_CAP ? expected : FIRST_READ_CAP;
@@ -107,7 +108,8 @@ static fm_status read_data(gzFile gz, const char *path, size_t expected, unsigne
                        expected, have);
     }
     unsigned char extra;
-    long long more = read_fully(gz, &extra, 1);
+    /* A shard that is not the last stops before the end of the data. */
+    long long more = check_end ? read_fully(gz, &extra, 1) : 0;
     if (more != 0) {
         free(buf);
         if (more < 0)
@@ -176,9 +178,17 @@ static fm_status read_header(gzFile gz, const char *path, size_t *rows, int *col
 fm_status fm_idx_read_matrix(const char *path, int scale, float **data, size_t *rows, int *cols,
                              fm_error *err)
 {
-    if (!path || !data || !rows || !cols)
+    size_t first_row;
+    return fm_idx_read_shard(path, scale, 0, 1, data, rows, cols, &first_row, err);
+}
+
+fm_status fm_idx_read_shard(const char *path, int scale, int shard, int n_shards, float **data, size_t *rows,
+                            int *cols, size_t *first_row, fm_error *err)
+{
+    if (!path || !data || !rows || !cols || !first_row)
         return fm_fail(err, FM_ERR_ARG, "fm_idx_read_matrix: arguments must not be NULL");
     *data = NULL;
+    *first_row = 0;
     errno = 0;
     gzFile gz = gzopen(path, "rb");
     if (!gz) {
@@ -187,15 +197,24 @@ fm_status fm_idx_read_matrix(const char *path, int scale, float **data, size_t *
         fm_status status = open_errno ? FM_ERR_IO : FM_ERR_NOMEM;
         return fm_fail(err, status, "cannot open %s: %s", path, open_errno ? strerror(open_errno) : "out of memory");
     }
-    size_t n_rows;
-    int n_cols;
+    size_t n_rows = 0;
+    int n_cols = 0;
     unsigned char *bytes = NULL;
     fm_status status = read_header(gz, path, &n_rows, &n_cols, err);
     size_t count = 0;
     if (status == FM_OK && !fm_mul_size(n_rows, (size_t)n_cols, &count))
         status = fm_fail(err, FM_ERR_FORMAT, "%s: IDX shape %zu x %d is too large", path, n_rows, n_cols);
+    size_t begin = 0, end = n_rows;
+    if (status == FM_OK && n_shards > 1) {
+        /* gzip streams do not seek: zlib decompresses up to the block and drops it. */
+        status = fm_shard_range(path, n_rows, shard, n_shards, &begin, &end, err);
+        if (status == FM_OK && begin > 0 && gzseek(gz, (z_off_t)(begin * (size_t)n_cols), SEEK_CUR) < 0)
+            status = fm_fail(err, FM_ERR_FORMAT, "%s: cannot skip to row %zu: %s", path, begin,
+                             gz_reason(gz, path, "seek error"));
+        count = (end - begin) * (size_t)n_cols;
+    }
     if (status == FM_OK)
-        status = read_data(gz, path, count, &bytes, err);
+        status = read_data(gz, path, count, end == n_rows, &bytes, err);
     gzclose(gz);
     if (status != FM_OK)
         return status;
@@ -210,7 +229,8 @@ fm_status fm_idx_read_matrix(const char *path, int scale, float **data, size_t *
         matrix[i] = scale ? (float)bytes[i] / 255.0f : (float)bytes[i];
     free(bytes);
     *data = matrix;
-    *rows = n_rows;
+    *rows = end - begin;
     *cols = n_cols;
+    *first_row = begin;
     return FM_OK;
 }

@@ -66,6 +66,24 @@ fm_status fm_dataset_from_matrix(const char *path, const float *matrix, size_t r
                                  const fm_read_options *opts, float input_divisor, fm_bad_row_policy policy,
                                  fm_dataset **out, unsigned char **bad_rows, fm_error *err);
 
+/* Shards (fm_data_read_shard): the block of rows [*begin, *end) of `total`
+ * that shard `shard` of `n_shards` reads, blocks of nearly equal size in
+ * order. FM_ERR_ARG when the file has fewer rows than there are shards. */
+fm_status fm_shard_range(const char *path, size_t total, int shard, int n_shards, size_t *begin, size_t *end,
+                         fm_error *err);
+/* fm_npy_load and fm_idx_read_matrix of one shard's block of rows only;
+ * *first_row receives the block's first row in the file. */
+fm_status fm_npy_load_shard(const char *path, int shard, int n_shards, float **data, size_t *rows, int *cols,
+                            size_t *first_row, fm_error *err);
+fm_status fm_idx_read_shard(const char *path, int scale, int shard, int n_shards, float **data, size_t *rows,
+                            int *cols, size_t *first_row, fm_error *err);
+/* fm_csv_read_rows of one shard's block of data lines (records); the whole
+ * file is scanned so that quoted fields keep their meaning, but only the
+ * block is parsed. */
+fm_status fm_csv_read_shard(const char *path, const fm_read_options *opts, fm_bad_row_policy policy, int shard,
+                            int n_shards, fm_dataset **out, unsigned char **bad_rows, size_t *first_row,
+                            fm_error *err);
+
 /* Give back the room of rows beyond ds->rows (after rows were left out). */
 void fm_dataset_shrink(fm_dataset *ds);
 

@@ -328,7 +328,15 @@ static int host_is_little_endian(void)
 
 fm_status fm_npy_load(const char *path, float **data, size_t *rows, int *cols, fm_error *err)
 {
+    size_t first_row;
+    return fm_npy_load_shard(path, 0, 1, data, rows, cols, &first_row, err);
+}
+
+fm_status fm_npy_load_shard(const char *path, int shard, int n_shards, float **data, size_t *rows, int *cols,
+                            size_t *first_row, fm_error *err)
+{
     *data = NULL;
+    *first_row = 0;
     if (!host_is_little_endian())
         return fm_fail(err, FM_ERR_ARG, "%s: NPY needs a little-endian host", path);
     FILE *f = fopen(path, "rb");
@@ -397,6 +405,19 @@ fm_status fm_npy_load(const char *path, float **data, size_t *rows, int *cols, f
                        actual < 0 || (size_t)actual < bytes ? "truncated" : "extra bytes at the end");
     }
 
+    /* A shard reads its block of rows only: seek to it. */
+    size_t begin = 0, end = (size_t)h.shape[0];
+    if (n_shards > 1) {
+        status = fm_shard_range(path, (size_t)h.shape[0], shard, n_shards, &begin, &end, err);
+        long offset = data_offset + (long)(begin * (size_t)width * dtype->size);
+        if (status == FM_OK && fseek(f, offset, SEEK_SET) != 0)
+            status = fm_fail(err, FM_ERR_IO, "cannot seek in %s: %s", path, strerror(errno));
+        if (status != FM_OK) {
+            fclose(f);
+            return status;
+        }
+        count = (end - begin) * (size_t)width;
+    }
     float *matrix = fm_alloc_array(count, sizeof *matrix);
     if (!matrix) {
         fclose(f);
@@ -414,8 +435,9 @@ fm_status fm_npy_load(const char *path, float **data, size_t *rows, int *cols, f
         return status;
     }
     *data = matrix;
-    *rows = (size_t)h.shape[0];
+    *rows = end - begin;
     *cols = (int)width;
+    *first_row = begin;
     return FM_OK;
 }
 

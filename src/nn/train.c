@@ -5,7 +5,9 @@
  * that explodes, ends training with the place it happened and the last good
  * weights restored, never silently trained through. */
 #include "nn/net_internal.h"
+#include "core/reduce.h"
 #include "nn/train_state.h"
+#include "probe/stats_reduce.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -87,12 +89,13 @@ static fm_status check_data(const fm_net *net, const fm_loss *loss, const fm_dat
     return fm_loss_check(loss, &net->specs[net->n_layers - 1].act, err);
 }
 
-fm_status fm_evaluate(fm_net *net, const fm_loss *loss, const fm_dataset *data, double *loss_value, double *metric,
-                      fm_error *err)
+/* The sums behind fm_evaluate's figures, which add up over processes. */
+enum { EVAL_LOSS, EVAL_SQ, EVAL_CORRECT, EVAL_DECISIONS, EVAL_ROWS, EVAL_SUMS };
+
+static fm_status evaluate_sums(fm_net *net, const fm_loss *loss, const fm_dataset *data, double sums[EVAL_SUMS],
+                               fm_error *err)
 {
-    fm_status st = check_data(net, loss, data, "evaluation", err);
-    if (st != FM_OK)
-        return st;
+    fm_status st = FM_OK;
     const int chunk = 256;
     int n_out = fm_net_n_out(net), width = data->n_out;
     const fm_activation *out_act = &net->specs[net->n_layers - 1].act;
@@ -123,12 +126,81 @@ fm_status fm_evaluate(fm_net *net, const fm_loss *loss, const fm_dataset *data, 
             }
         }
     }
-    if (loss_value)
-        *loss_value = loss_sum / (double)data->rows;
-    if (metric)
-        *metric = is_classification(loss) ? (double)correct / (double)decisions
-                                          : sqrt(sq_sum / ((double)data->rows * n_out));
+    sums[EVAL_LOSS] = loss_sum;
+    sums[EVAL_SQ] = sq_sum;
+    sums[EVAL_CORRECT] = (double)correct;
+    sums[EVAL_DECISIONS] = (double)decisions;
+    sums[EVAL_ROWS] = (double)data->rows;
     return FM_OK;
+}
+
+static void evaluate_finish(const fm_net *net, const fm_loss *loss, const double sums[EVAL_SUMS], double *loss_value,
+                            double *metric)
+{
+    if (loss_value)
+        *loss_value = sums[EVAL_LOSS] / sums[EVAL_ROWS];
+    if (metric)
+        *metric = is_classification(loss) ? sums[EVAL_CORRECT] / sums[EVAL_DECISIONS]
+                                          : sqrt(sums[EVAL_SQ] / (sums[EVAL_ROWS] * fm_net_n_out(net)));
+}
+
+fm_status fm_evaluate(fm_net *net, const fm_loss *loss, const fm_dataset *data, double *loss_value, double *metric,
+                      fm_error *err)
+{
+    fm_status st = check_data(net, loss, data, "evaluation", err);
+    double sums[EVAL_SUMS];
+    if (st == FM_OK)
+        st = evaluate_sums(net, loss, data, sums, err);
+    if (st == FM_OK)
+        evaluate_finish(net, loss, sums, loss_value, metric);
+    return st;
+}
+
+fm_status fm_collective_rows(const fm_collective *coll, size_t rows, size_t *offset, size_t *total, fm_error *err)
+{
+    *offset = 0;
+    *total = rows;
+    if (!coll || coll->size <= 1)
+        return FM_OK;
+    /* Each process fills its own slot; the sum hands every process all counts
+     * (exact in double up to 2^53 rows). */
+    double *counts = fm_calloc_array((size_t)coll->size, sizeof *counts);
+    if (!counts)
+        return fm_fail(err, FM_ERR_NOMEM, "out of memory for %d row counts", coll->size);
+    counts[coll->rank] = (double)rows;
+    fm_status st = coll->sum_doubles(counts, (size_t)coll->size, coll->user, err);
+    if (st == FM_OK) {
+        *total = 0;
+        for (int r = 0; r < coll->size; r++) {
+            if (r < coll->rank)
+                *offset += (size_t)counts[r];
+            *total += (size_t)counts[r];
+        }
+    }
+    free(counts);
+    return st;
+}
+
+fm_status fm_evaluate_collective(fm_net *net, const fm_loss *loss, const fm_dataset *data, const fm_collective *coll,
+                                 double *loss_value, double *metric, fm_error *err)
+{
+    if (!coll || coll->size <= 1)
+        return fm_evaluate(net, loss, data, loss_value, metric, err);
+    double sums[EVAL_SUMS] = {0, 0, 0, 0, 0};
+    fm_status st = FM_OK;
+    if (data && data->rows > 0) {
+        st = check_data(net, loss, data, "evaluation", err);
+        if (st == FM_OK)
+            st = evaluate_sums(net, loss, data, sums, err);
+    }
+    st = coll->agree(st, err, coll->user);
+    if (st == FM_OK)
+        st = coll->sum_doubles(sums, EVAL_SUMS, coll->user, err);
+    if (st == FM_OK && !(sums[EVAL_ROWS] > 0))
+        st = fm_fail(err, FM_ERR_ARG, "evaluation data has no rows on any process");
+    if (st == FM_OK)
+        evaluate_finish(net, loss, sums, loss_value, metric);
+    return st;
 }
 
 /* Everything a run needs, allocated before the first step. The run's mutable
@@ -145,11 +217,22 @@ typedef struct trainer {
     void *user;
     int batch_cap, width;
     float *batch_x, *batch_y, *grad_z;
-    float *before_step;   /* diagnostics: weights before the step */
     fm_layer_stats *stats;
     double *update_ratio;
+    /* diagnostics: each layer's weight range, and the squared norms of its
+     * update and of its weights before it (fm_optim_step_measured) */
+    size_t *weight_begin, *weight_length;
+    double *update_sq, *weight_sq;
     const char *pending_warning;
     fm_train_state s;
+    /* Data-parallel training (NULL: one process). The training rows of this
+     * process are global rows [row_offset, row_offset + train->rows) of
+     * global_rows; order[] holds global row numbers. */
+    const fm_collective *coll;
+    size_t global_rows, row_offset, val_global_rows;
+    double *suff;         /* diagnostics: sufficient statistics, summed over processes */
+    size_t n_suff;
+    int stop_requested;   /* the progress callback asked to stop; agreed at the next step */
 } trainer;
 
 static const char VANISHING_WARNING[] =
@@ -164,9 +247,13 @@ static void trainer_free(trainer *t)
     free(t->grad_z);
     free(t->s.best_params);
     free(t->s.last_good);
-    free(t->before_step);
     free(t->stats);
     free(t->update_ratio);
+    free(t->weight_begin);
+    free(t->weight_length);
+    free(t->update_sq);
+    free(t->weight_sq);
+    free(t->suff);
 }
 
 static fm_status trainer_alloc(trainer *t, fm_error *err)
@@ -174,7 +261,7 @@ static fm_status trainer_alloc(trainer *t, fm_error *err)
     fm_net *net = t->net;
     const int n_in = net->n_in, n_out = fm_net_n_out(net);
     const int diagnose = t->opts->diagnose_every > 0 && t->opts->on_diagnose;
-    t->s.order = fm_alloc_array(t->train->rows, sizeof *t->s.order);
+    t->s.order = fm_alloc_array(t->global_rows, sizeof *t->s.order);
     t->batch_x = fm_alloc_array((size_t)t->batch_cap * (size_t)n_in, sizeof *t->batch_x);
     t->batch_y = fm_alloc_array((size_t)t->batch_cap * (size_t)t->width, sizeof *t->batch_y);
     t->grad_z = fm_alloc_array((size_t)t->batch_cap * (size_t)n_out, sizeof *t->grad_z);
@@ -185,10 +272,25 @@ static fm_status trainer_alloc(trainer *t, fm_error *err)
         ok = ok && t->s.best_params;
     }
     if (diagnose) {
-        t->before_step = fm_alloc_array(net->n_params, sizeof *t->before_step);
-        t->stats = fm_calloc_array((size_t)net->n_layers, sizeof *t->stats);
-        t->update_ratio = fm_calloc_array((size_t)net->n_layers, sizeof *t->update_ratio);
-        ok = ok && t->before_step && t->stats && t->update_ratio;
+        const size_t layers = (size_t)net->n_layers;
+        t->stats = fm_calloc_array(layers, sizeof *t->stats);
+        t->update_ratio = fm_calloc_array(layers, sizeof *t->update_ratio);
+        t->weight_begin = fm_alloc_array(layers, sizeof *t->weight_begin);
+        t->weight_length = fm_alloc_array(layers, sizeof *t->weight_length);
+        t->update_sq = fm_alloc_array(layers, sizeof *t->update_sq);
+        t->weight_sq = fm_alloc_array(layers, sizeof *t->weight_sq);
+        ok = ok && t->stats && t->update_ratio && t->weight_begin && t->weight_length && t->update_sq &&
+             t->weight_sq;
+        for (int l = 0; ok && l < net->n_layers; l++) {
+            t->weight_begin[l] = net->layers[l].weight_offset;
+            t->weight_length[l] = (size_t)net->layers[l].n_in * (size_t)net->layers[l].n_out;
+        }
+        if (t->coll) {
+            /* + 2: the sum of squared inputs and their count, for the theory columns */
+            t->n_suff = fm_stats_sufficient_size(net) + 2;
+            t->suff = fm_alloc_array(t->n_suff, sizeof *t->suff);
+            ok = ok && t->suff;
+        }
     }
     if (!ok)
         return fm_fail(err, FM_ERR_NOMEM, "cannot allocate training buffers");
@@ -213,13 +315,7 @@ static int all_finite(const float *v, size_t n)
     return sum == 0.0f;
 }
 
-static double block_norm(const float *v, size_t n)
-{
-    double sum = 0.0;
-    for (size_t i = 0; i < n; i++)
-        sum += (double)v[i] * v[i];
-    return sqrt(sum);
-}
+static double block_norm(const float *v, size_t n) { return sqrt(fm_reduce_sum_squares(v, n)); }
 
 static void gather_batch(trainer *t, size_t first, int batch)
 {
@@ -275,29 +371,22 @@ static void diagnose_before_step(trainer *t, int batch)
 {
     fm_net *net = t->net;
     fm_stats_measure(net, t->stats);
-    double sq = 0.0;
     size_t count = (size_t)batch * (size_t)net->n_in;
-    for (size_t i = 0; i < count; i++)
-        sq += (double)t->batch_x[i] * t->batch_x[i];
-    fm_stats_theory(net, sq / (double)count, t->stats);
-    memcpy(t->before_step, net->params, net->n_params * sizeof(float));
+    fm_stats_theory(net, fm_reduce_sum_squares(t->batch_x, count) / (double)count, t->stats);
 }
 
-static void diagnose_after_step(trainer *t)
+/* The optimiser step of a diagnosed step: it also measures each layer's
+ * update-to-weight ratio ||W_after - W_before|| / ||W_before||, a cache-sized
+ * chunk at a time, instead of copying every weight before the step and
+ * comparing after it (two extra passes over the parameters: a third of the
+ * cost of --diagnose 1 on the benchmark network). */
+static void step_measured(trainer *t, double lr)
 {
     fm_net *net = t->net;
-    for (int l = 0; l < net->n_layers; l++) {
-        const fm_net_layer_state *s = &net->layers[l];
-        size_t n = (size_t)s->n_in * (size_t)s->n_out;
-        const float *after = net->params + s->weight_offset, *before = t->before_step + s->weight_offset;
-        double diff = 0.0, base = 0.0;
-        for (size_t i = 0; i < n; i++) {
-            double d = (double)after[i] - before[i];
-            diff += d * d;
-            base += (double)before[i] * before[i];
-        }
-        t->update_ratio[l] = base > 0.0 ? sqrt(diff / base) : NAN;
-    }
+    fm_optim_step_measured(t->opt, net->params, net->grads, lr, t->weight_begin, t->weight_length, net->n_layers,
+                           t->update_sq, t->weight_sq);
+    for (int l = 0; l < net->n_layers; l++)
+        t->update_ratio[l] = t->weight_sq[l] > 0.0 ? sqrt(t->update_sq[l] / t->weight_sq[l]) : NAN;
 }
 
 /* Fill the progress record; a pending warning goes out with the next call
@@ -312,7 +401,7 @@ static void fill_progress(trainer *t, fm_train_progress *p, int epoch, double lr
     p->elapsed_s = now - start_time;
     /* Speed from this call's samples only: a resumed run starts its clock anew. */
     p->samples_per_s = p->elapsed_s > 0 ? (double)(samples_done - start_samples) / p->elapsed_s : 0.0;
-    double total = (double)t->train->rows * t->opts->epochs;
+    double total = (double)t->global_rows * t->opts->epochs;
     p->eta_s = p->samples_per_s > 0 ? (total - (double)samples_done) / p->samples_per_s : 0.0;
     p->warning = take_warning ? t->pending_warning : NULL;
     if (take_warning)
@@ -333,35 +422,82 @@ static fm_status diverged(trainer *t, fm_train_result *res, int epoch, double lr
                    what, epoch + 1, res->steps + 1, lr, epoch == 0 ? "the start" : "the last completed epoch");
 }
 
+/* One row's share of a fingerprint: FNV-1a over its global index and the
+ * bits of its inputs and targets, finished by splitmix64 so that the sum
+ * over rows mixes well. */
+static uint64_t row_hash(uint64_t index, const float *x, int n_in, const float *y, int n_out)
+{
+    const uint64_t prime = 1099511628211ULL;
+    uint64_t h = (1469598103934665603ULL ^ index) * prime;
+    for (int b = 0; b < 2; b++) {
+        const float *v = b == 0 ? x : y;
+        int n = b == 0 ? n_in : (y ? n_out : 0);
+        for (int i = 0; i < n; i++) {
+            uint32_t bits;
+            memcpy(&bits, &v[i], 4);
+            h = (h ^ bits) * prime;
+        }
+    }
+    return fm_splitmix64(h);
+}
+
+uint64_t fm_train_data_rows_hash(const fm_dataset *data, size_t first_row)
+{
+    uint64_t sum = 0;
+    if (!data)
+        return 0;
+    for (size_t r = 0; r < data->rows; r++)
+        sum += row_hash((uint64_t)(first_row + r), data->x + r * (size_t)data->n_in, data->n_in,
+                        data->y ? data->y + r * (size_t)data->n_out : NULL, data->n_out);
+    return sum;
+}
+
+uint64_t fm_train_data_hash_finish(uint64_t rows_hash, size_t rows, int n_in, int n_out)
+{
+    if (rows == 0)
+        return 0;
+    const uint64_t prime = 1099511628211ULL;
+    uint64_t h = (1469598103934665603ULL ^ (uint64_t)rows) * prime;
+    h = (h ^ (uint64_t)(uint32_t)n_in) * prime;
+    h = (h ^ (uint64_t)(uint32_t)n_out) * prime;
+    return fm_splitmix64(h ^ rows_hash);
+}
+
 uint64_t fm_train_data_hash(const fm_dataset *data)
 {
     if (!data || data->rows == 0)
         return 0;
-    uint64_t h = 1469598103934665603ULL;
-    const uint64_t prime = 1099511628211ULL;
-    h = (h ^ (uint64_t)data->rows) * prime;
-    h = (h ^ (uint64_t)(uint32_t)data->n_in) * prime;
-    h = (h ^ (uint64_t)(uint32_t)data->n_out) * prime;
-    const float *blocks[2] = {data->x, data->y};
-    size_t counts[2] = {data->rows * (size_t)data->n_in, data->y ? data->rows * (size_t)data->n_out : 0};
-    for (int b = 0; b < 2; b++) {
-        for (size_t i = 0; i < counts[b]; i++) {
-            uint32_t bits;
-            memcpy(&bits, &blocks[b][i], 4);
-            h = (h ^ bits) * prime;
-        }
-    }
-    return h;
+    return fm_train_data_hash_finish(fm_train_data_rows_hash(data, 0), data->rows, data->n_in, data->n_out);
 }
 
-/* The run's definition, for checkpoints and for checking a resumed state. */
-static void describe_run(trainer *t)
+/* A 64-bit sum over processes, in four 16-bit limbs: each limb's sum stays
+ * exact in double for any number of processes, and the carries between limbs
+ * wrap modulo 2^64 as the sum itself does. */
+static fm_status sum_u64(const fm_collective *coll, uint64_t *values, int n, fm_error *err)
+{
+    double limbs[8];
+    for (int k = 0; k < n; k++)
+        for (int i = 0; i < 4; i++)
+            limbs[4 * k + i] = (double)((values[k] >> (16 * i)) & 0xffffu);
+    fm_status st = coll->sum_doubles(limbs, 4 * (size_t)n, coll->user, err);
+    for (int k = 0; st == FM_OK && k < n; k++) {
+        values[k] = 0;
+        for (int i = 0; i < 4; i++)
+            values[k] += (uint64_t)limbs[4 * k + i] << (16 * i);
+    }
+    return st;
+}
+
+/* The run's definition, for checkpoints and for checking a resumed state.
+ * With several processes the rows and fingerprints are those of the global
+ * data, so that a checkpoint does not depend on how many wrote it. */
+static fm_status describe_run(trainer *t, fm_error *err)
 {
     fm_train_state *s = &t->s;
     const fm_train_options *o = t->opts;
     s->n_params = t->net->n_params;
-    s->rows = t->train->rows;
-    s->val_rows = t->val ? t->val->rows : 0;
+    s->rows = t->global_rows;
+    s->val_rows = t->val ? t->val_global_rows : 0;
     s->n_in = t->net->n_in;
     s->n_out = t->width;
     s->epochs = o->epochs;
@@ -371,10 +507,21 @@ static void describe_run(trainer *t)
     s->seed = o->seed;
     s->explode_factor = o->explode_factor;
     s->optim = *fm_optim_get_config(t->opt);
-    s->train_hash = fm_train_data_hash(t->train);
-    s->val_hash = fm_train_data_hash(t->val);
     s->optim_m = fm_optim_buffer(t->opt, 0);
     s->optim_v = fm_optim_buffer(t->opt, 1);
+    if (!t->coll) {
+        s->train_hash = fm_train_data_hash(t->train);
+        s->val_hash = fm_train_data_hash(t->val);
+        return FM_OK;
+    }
+    size_t val_offset = 0, val_total = 0;
+    fm_status st = fm_collective_rows(t->coll, t->val ? t->val->rows : 0, &val_offset, &val_total, err);
+    uint64_t sums[2] = {fm_train_data_rows_hash(t->train, t->row_offset), fm_train_data_rows_hash(t->val, val_offset)};
+    if (st == FM_OK)
+        st = sum_u64(t->coll, sums, 2, err);
+    s->train_hash = fm_train_data_hash_finish(sums[0], t->global_rows, t->net->n_in, t->width);
+    s->val_hash = t->val ? fm_train_data_hash_finish(sums[1], val_total, t->net->n_in, t->width) : 0;
+    return st;
 }
 
 #define MISMATCH(cond, ...)                                                                                         \
@@ -455,7 +602,7 @@ static void restore_state(trainer *t, const fm_train_state *saved)
 {
     fm_train_state *s = &t->s;
     size_t n = s->n_params;
-    memcpy(s->order, saved->order, s->rows * sizeof *s->order);
+    memcpy(s->order, saved->order, s->rows * sizeof *s->order); /* s->rows: the global rows */
     memcpy(s->last_good, saved->last_good, n * sizeof(float));
     if (s->best_params)
         memcpy(s->best_params, saved->best_params, n * sizeof(float));
@@ -495,8 +642,162 @@ static fm_status take_checkpoint(trainer *t, fm_error *err)
     fm_error sub = {FM_OK, ""};
     fm_status st = t->opts->on_checkpoint(&t->s, t->opts->checkpoint_user, &sub);
     if (st != FM_OK)
-        return fm_fail(err, st, "checkpoint at step %zu failed: %s", t->s.result.steps, sub.message);
+        st = fm_fail(err, st, "checkpoint at step %zu failed: %s", t->s.result.steps, sub.message);
+    /* Typically one process writes: its verdict is everyone's. */
+    if (t->coll)
+        st = t->coll->agree(st, err, t->coll->user);
+    return st;
+}
+
+/* ------------------------------------------------ several processes */
+
+/* This process's rows of global batch [first, first + batch) of the order,
+ * copied to the front of the batch buffers; returns how many. */
+static int gather_local(trainer *t, size_t first, int batch)
+{
+    const int n_in = t->net->n_in, width = t->width;
+    const size_t begin = t->row_offset, end = t->row_offset + t->train->rows;
+    int n = 0;
+    for (int r = 0; r < batch; r++) {
+        size_t row = t->s.order[first + (size_t)r];
+        if (row < begin || row >= end)
+            continue;
+        row -= begin;
+        memcpy(t->batch_x + (size_t)n * (size_t)n_in, t->train->x + row * (size_t)n_in, (size_t)n_in * sizeof(float));
+        memcpy(t->batch_y + (size_t)n * (size_t)width, t->train->y + row * (size_t)width,
+               (size_t)width * sizeof(float));
+        n++;
+    }
+    return n;
+}
+
+enum { STEP_FAILED, STEP_LOSS, STEP_STOP, STEP_SUMS };
+
+/* Forward and backward of this process's part of a global batch, then the
+ * sums over processes: first a few doubles (a failure flag, the loss summed
+ * over rows, a stop request), then the gradient block. dL/dz of the output is
+ * scaled by n/batch before the backward pass, so that this process's gradient
+ * is its rows' share of the mean over the whole batch and the sum is that
+ * mean. *value receives the batch's mean loss (non-finite when any process's
+ * was: divergence is decided on the same number everywhere), *n_local the
+ * process's rows. A failure anywhere is agreed and returned by every process;
+ * a stop request returns FM_ERR_STOPPED everywhere, before the step. */
+static fm_status dist_step(trainer *t, size_t first, int batch, double *value, int *n_local, fm_error *err)
+{
+    fm_net *net = t->net;
+    const fm_collective *coll = t->coll;
+    const int n_out = fm_net_n_out(net);
+    const fm_activation *out_act = &net->specs[net->n_layers - 1].act;
+    int n = gather_local(t, first, batch);
+    *n_local = n;
+    fm_error local_err = {FM_OK, ""};
+    fm_status local = FM_OK;
+    double loss_value = 0.0;
+    int have_gradient = 0;
+    fm_rng rng_before = net->rng; /* a stopped step must not have drawn dropout masks */
+    if (n > 0) {
+        local = fm_net_forward(net, t->batch_x, n, 1, &local_err);
+        const fm_net_layer_state *last = &net->layers[net->n_layers - 1];
+        if (local == FM_OK)
+            local = fm_loss_compute(t->loss, out_act, last->z, last->a, t->batch_y, n, n_out, &loss_value, t->grad_z,
+                                    &local_err);
+        if (local == FM_ERR_NUMERIC) {
+            /* Not a failure of this process: the non-finite loss goes into the sum. */
+            local = FM_OK;
+            if (isfinite(loss_value))
+                loss_value = NAN;
+        } else if (local == FM_OK) {
+            if (n != batch) {
+                float share = (float)((double)n / (double)batch);
+                size_t count = (size_t)n * (size_t)n_out;
+                for (size_t i = 0; i < count; i++)
+                    t->grad_z[i] *= share;
+            }
+            local = fm_net_backward(net, t->batch_x, t->grad_z, &local_err);
+            have_gradient = local == FM_OK;
+        }
+    }
+    if (!have_gradient)
+        memset(net->grads, 0, net->n_params * sizeof(float));
+    double sums[STEP_SUMS] = {local != FM_OK ? 1.0 : 0.0, n > 0 ? loss_value * n : 0.0, t->stop_requested};
+    fm_status st = coll->sum_doubles(sums, STEP_SUMS, coll->user, err);
+    if (st != FM_OK)
+        return st;
+    if (sums[STEP_FAILED] > 0) {
+        if (local != FM_OK)
+            *err = local_err;
+        return coll->agree(local, err, coll->user);
+    }
+    if (sums[STEP_STOP] > 0) {
+        net->rng = rng_before;
+        return FM_ERR_STOPPED;
+    }
+    *value = sums[STEP_LOSS] / (double)batch;
+    if (!isfinite(*value))
+        return FM_OK; /* the caller stops as diverged, on every process alike */
+    return coll->sum_floats(net->grads, net->n_params, coll->user, err);
+}
+
+/* Diagnostics of the global batch: every process sums its rows' statistics. */
+static fm_status dist_diagnose_before_step(trainer *t, int n_local, fm_error *err)
+{
+    fm_net *net = t->net;
+    size_t n_stats = t->n_suff - 2;
+    fm_stats_sufficient(net, n_local, t->suff);
+    size_t count = (size_t)n_local * (size_t)net->n_in;
+    t->suff[n_stats] = fm_reduce_sum_squares(t->batch_x, count);
+    t->suff[n_stats + 1] = (double)count;
+    fm_status st = t->coll->sum_doubles(t->suff, t->n_suff, t->coll->user, err);
+    if (st != FM_OK)
+        return st;
+    fm_stats_from_sufficient(net, t->suff, t->stats);
+    fm_stats_theory(net, t->suff[n_stats] / t->suff[n_stats + 1], t->stats);
     return FM_OK;
+}
+
+/* The processes' weights must be identical after every step; they are if
+ * the sums are the same on every process, as MPI's reductions give. Checked
+ * once per epoch, cheaply: a 60-bit hash of the weights in three 20-bit
+ * parts whose sums and sums of squares over processes show any difference
+ * (all equal exactly when K * sum(x^2) = sum(x)^2, exact in double). */
+static fm_status dist_check_weights(trainer *t, int epoch, fm_error *err)
+{
+    const fm_collective *coll = t->coll;
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < t->net->n_params; i++) {
+        uint32_t bits;
+        memcpy(&bits, &t->net->params[i], 4);
+        h = (h ^ bits) * 1099511628211ULL;
+    }
+    double v[6];
+    for (int i = 0; i < 3; i++) {
+        double part = (double)((h >> (20 * i)) & 0xfffffu);
+        v[i] = part;
+        v[3 + i] = part * part;
+    }
+    fm_status st = coll->sum_doubles(v, 6, coll->user, err);
+    for (int i = 0; st == FM_OK && i < 3; i++)
+        if (v[i] * v[i] != (double)coll->size * v[3 + i])
+            st = fm_fail(err, FM_ERR_NUMERIC,
+                         "the processes' weights differ after epoch %d: the collective's sums were not the same "
+                         "on every process",
+                         epoch + 1);
+    return st;
+}
+
+/* Setup on several processes: every process checks its own shards, then all
+ * agree before anything is summed, so that a bad shard stops every process
+ * with its rank named. */
+static fm_status dist_setup(trainer *t, fm_status local, fm_error *err)
+{
+    const fm_collective *coll = t->coll;
+    fm_status st = coll->agree(local, err, coll->user);
+    size_t val_offset = 0;
+    if (st == FM_OK)
+        st = fm_collective_rows(coll, t->train->rows, &t->row_offset, &t->global_rows, err);
+    if (st == FM_OK)
+        st = fm_collective_rows(coll, t->val ? t->val->rows : 0, &val_offset, &t->val_global_rows, err);
+    return st;
 }
 
 fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_train_options *opts,
@@ -506,16 +807,19 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
     fm_train_result none = {0, 0, NAN, NAN, -1, 0, 0, 0, 0};
     if (result)
         *result = none;
+    const fm_collective *coll = opts->collective && opts->collective->size > 1 ? opts->collective : NULL;
+    fm_status st = FM_OK;
     if (opts->epochs <= 0 || opts->batch <= 0)
-        return fm_fail(err, FM_ERR_ARG, "epochs (%d) and batch size (%d) must be positive", opts->epochs, opts->batch);
-    fm_status st = check_data(net, loss, train, "training", err);
+        st = fm_fail(err, FM_ERR_ARG, "epochs (%d) and batch size (%d) must be positive", opts->epochs, opts->batch);
+    if (st == FM_OK)
+        st = check_data(net, loss, train, "training", err);
     if (st == FM_OK && val && val->rows > 0)
         st = check_data(net, loss, val, "validation", err);
-    if (st != FM_OK)
+    if (st == FM_OK && fm_optim_n_params(opt) != net->n_params)
+        st = fm_fail(err, FM_ERR_ARG, "the optimiser was made for %zu parameters, the network has %zu",
+                     fm_optim_n_params(opt), net->n_params);
+    if (st != FM_OK && !coll)
         return st;
-    if (fm_optim_n_params(opt) != net->n_params)
-        return fm_fail(err, FM_ERR_ARG, "the optimiser was made for %zu parameters, the network has %zu",
-                       fm_optim_n_params(opt), net->n_params);
     trainer t;
     memset(&t, 0, sizeof t);
     t.net = net;
@@ -523,24 +827,46 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
     t.loss = loss;
     t.opts = opts;
     t.train = train;
-    t.val = val && val->rows > 0 ? val : NULL;
+    t.coll = coll;
     t.on_progress = on_progress;
     t.user = user;
+    if (coll) {
+        /* A process may hold no validation rows while others do. */
+        t.val = val;
+        st = dist_setup(&t, st, err);
+        if (st != FM_OK)
+            return st;
+        if (t.val_global_rows == 0)
+            t.val = NULL;
+    } else {
+        t.val = val && val->rows > 0 ? val : NULL;
+        t.global_rows = train->rows;
+        t.val_global_rows = t.val ? t.val->rows : 0;
+    }
     t.width = train->n_out;
-    t.batch_cap = (size_t)opts->batch < train->rows ? opts->batch : (int)train->rows;
+    t.batch_cap = (size_t)opts->batch < t.global_rows ? opts->batch : (int)t.global_rows;
     st = trainer_alloc(&t, err);
+    if (coll)
+        st = coll->agree(st, err, coll->user);
     if (st != FM_OK) {
         trainer_free(&t);
         return st;
     }
     fm_train_state *s = &t.s;
-    const size_t batches = (train->rows + (size_t)t.batch_cap - 1) / (size_t)t.batch_cap;
-    describe_run(&t);
+    const size_t rows = t.global_rows;
+    const size_t batches = (rows + (size_t)t.batch_cap - 1) / (size_t)t.batch_cap;
+    st = describe_run(&t, err);
+    if (st != FM_OK) {
+        trainer_free(&t);
+        return st;
+    }
     s->batches = batches;
     s->result = none;
     s->val_loss = NAN;
     s->val_metric = NAN;
     if (opts->resume) {
+        /* Every process checks the same saved state against the same global
+         * description, so all come to the same verdict. */
         st = check_resume(s, opts->resume, err);
         if (st != FM_OK) {
             trainer_free(&t);
@@ -548,12 +874,17 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
         }
         restore_state(&t, opts->resume);
     } else {
-        for (size_t i = 0; i < train->rows; i++)
+        for (size_t i = 0; i < rows; i++)
             s->order[i] = i;
         fm_rng_seed(&s->shuffle_rng, opts->seed);
         /* Defined contents before the first validation, for checkpoints. */
         if (s->best_params)
             memcpy(s->best_params, net->params, net->n_params * sizeof(float));
+    }
+    if (coll && coll->rank > 0) {
+        /* Dropout masks of different processes must be independent; rank 0
+         * keeps the stream that checkpoints record. */
+        fm_rng_seed(&net->rng, fm_splitmix64(net->rng.s[0] ^ (0x9E3779B97F4A7C15ULL * (uint64_t)coll->rank)));
     }
     fm_train_result *res = &s->result;
 
@@ -562,6 +893,14 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
     const fm_activation *out_act = &net->specs[net->n_layers - 1].act;
     const int diagnose = t.stats != NULL;
     const int check_every = diagnose ? opts->diagnose_every : 50;
+    /* Plain SGD (no momentum, weight decay or clipping) in one process needs
+     * the gradient only for the checks of every check_every-th step: the
+     * other steps fuse the update into the backward pass
+     * (fm_net_backward_sgd). A gradient that overflows there shows as a
+     * non-finite loss at the next step or non-finite weights at the end of the
+     * epoch, and divergence is reported as usual. */
+    const int fuse_sgd = !coll && config->kind == FM_OPTIM_SGD && config->momentum == 0.0 &&
+                         config->weight_decay == 0.0 && !(config->clip_norm > 0.0);
     const double start_time = fm_now_seconds();
     const size_t start_samples = s->samples_done;
     double last_report = start_time;
@@ -576,56 +915,97 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
         if (s->batch_index == 0) {
             memcpy(s->last_good, net->params, net->n_params * sizeof(float));
             if (opts->shuffle)
-                shuffle(s->order, train->rows, &s->shuffle_rng);
+                shuffle(s->order, rows, &s->shuffle_rng);
             s->loss_sum = 0.0;
             s->loss_rows = 0;
         }
         while (s->batch_index < batches) {
             const size_t bi = s->batch_index;
             size_t first = bi * (size_t)t.batch_cap;
-            int batch = (int)(train->rows - first < (size_t)t.batch_cap ? train->rows - first : (size_t)t.batch_cap);
-            gather_batch(&t, first, batch);
-            st = fm_net_forward(net, t.batch_x, batch, 1, err);
-            if (st != FM_OK)
-                break;
-            const fm_net_layer_state *last = &net->layers[net->n_layers - 1];
+            int batch = (int)(rows - first < (size_t)t.batch_cap ? rows - first : (size_t)t.batch_cap);
             double value;
-            st = fm_loss_compute(loss, out_act, last->z, last->a, t.batch_y, batch, n_out, &value, t.grad_z, err);
-            if (st == FM_ERR_NUMERIC) {
-                st = diverged(&t, res, epoch, lr, isnan(value) ? "the loss became NaN" : "the loss became infinite",
-                              err);
-                break;
+            int n_local = batch;
+            const int diagnose_now = diagnose && res->steps % (size_t)opts->diagnose_every == 0;
+            const int check_now = res->steps % (size_t)check_every == 0;
+            const int fused = fuse_sgd && !diagnose_now && !check_now;
+            if (coll) {
+                st = dist_step(&t, first, batch, &value, &n_local, err);
+                if (st == FM_ERR_STOPPED) {
+                    /* Some process was asked to stop: all stop here, before this step. */
+                    st = take_checkpoint(&t, err);
+                    if (st == FM_OK)
+                        st = fm_fail(err, FM_ERR_STOPPED, "training stopped by the caller at epoch %d, step %zu",
+                                     epoch + 1, res->steps);
+                    break;
+                }
+                if (st != FM_OK)
+                    break;
+                if (!isfinite(value)) {
+                    st = diverged(&t, res, epoch, lr, isnan(value) ? "the loss became NaN" : "the loss became infinite",
+                                  err);
+                    break;
+                }
+                if (loss_exploded(&t, value, res->steps)) {
+                    char what[160];
+                    snprintf(what, sizeof what, "the loss (smoothed) grew to %.4g, %.0f times its minimum %.4g",
+                             s->loss_ema, s->loss_ema / s->loss_ema_min, s->loss_ema_min);
+                    st = diverged(&t, res, epoch, lr, what, err);
+                    break;
+                }
+            } else {
+                gather_batch(&t, first, batch);
+                st = fm_net_forward(net, t.batch_x, batch, 1, err);
+                if (st != FM_OK)
+                    break;
+                const fm_net_layer_state *last = &net->layers[net->n_layers - 1];
+                st = fm_loss_compute(loss, out_act, last->z, last->a, t.batch_y, batch, n_out, &value, t.grad_z, err);
+                if (st == FM_ERR_NUMERIC) {
+                    st = diverged(&t, res, epoch, lr,
+                                  isnan(value) ? "the loss became NaN" : "the loss became infinite", err);
+                    break;
+                }
+                if (st != FM_OK)
+                    break;
+                if (loss_exploded(&t, value, res->steps)) {
+                    char what[160];
+                    snprintf(what, sizeof what, "the loss (smoothed) grew to %.4g, %.0f times its minimum %.4g",
+                             s->loss_ema, s->loss_ema / s->loss_ema_min, s->loss_ema_min);
+                    st = diverged(&t, res, epoch, lr, what, err);
+                    break;
+                }
+                st = fused ? fm_net_backward_sgd(net, t.batch_x, t.grad_z, (float)lr, err)
+                           : fm_net_backward(net, t.batch_x, t.grad_z, err);
+                if (st != FM_OK)
+                    break;
             }
-            if (st != FM_OK)
-                break;
-            if (loss_exploded(&t, value, res->steps)) {
-                char what[160];
-                snprintf(what, sizeof what, "the loss (smoothed) grew to %.4g, %.0f times its minimum %.4g",
-                         s->loss_ema, s->loss_ema / s->loss_ema_min, s->loss_ema_min);
-                st = diverged(&t, res, epoch, lr, what, err);
-                break;
-            }
-            st = fm_net_backward(net, t.batch_x, t.grad_z, err);
-            if (st != FM_OK)
-                break;
-            int diagnose_now = diagnose && res->steps % (size_t)opts->diagnose_every == 0;
-            if (diagnose_now)
+            if (diagnose_now && coll) {
+                st = dist_diagnose_before_step(&t, n_local, err);
+                if (st != FM_OK)
+                    break;
+            } else if (diagnose_now) {
                 diagnose_before_step(&t, batch);
-            if (res->steps % (size_t)check_every == 0)
-                watch_vanishing(&t, res);
-            double norm = fm_clip_grad_norm(net->grads, net->n_params, config->clip_norm);
-            if (!isfinite(norm)) {
-                st = diverged(&t, res, epoch, lr,
-                              isnan(norm) ? "the gradient became NaN" : "the gradient became infinite", err);
-                break;
             }
-            fm_optim_step(opt, net->params, net->grads, lr);
+            if (check_now)
+                watch_vanishing(&t, res);
+            if (fused) {
+                fm_optim_set_steps(opt, fm_optim_steps(opt) + 1); /* the update is done */
+            } else {
+                double norm = fm_clip_grad_norm(net->grads, net->n_params, config->clip_norm);
+                if (!isfinite(norm)) {
+                    st = diverged(&t, res, epoch, lr,
+                                  isnan(norm) ? "the gradient became NaN" : "the gradient became infinite", err);
+                    break;
+                }
+                if (diagnose_now)
+                    step_measured(&t, lr);
+                else
+                    fm_optim_step(opt, net->params, net->grads, lr);
+            }
             s->loss_sum += value * batch;
             s->loss_rows += (size_t)batch;
             s->samples_done += (size_t)batch;
             prog.batch_loss = value;
             if (diagnose_now) {
-                diagnose_after_step(&t);
                 prog.batch_index = bi + 1;
                 prog.step = res->steps;
                 prog.train_loss = s->loss_sum / (double)s->loss_rows;
@@ -653,6 +1033,12 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
                         stop = 1;
                 }
             }
+            if (coll && stop) {
+                /* The processes' callbacks run at different moments: the
+                 * request travels with the next step's sums. */
+                t.stop_requested = 1;
+                stop = 0;
+            }
             int stop_here = opts->stop_after_step > 0 && res->steps >= opts->stop_after_step;
             if (stop || stop_here || (opts->checkpoint_every > 0 && res->steps % opts->checkpoint_every == 0)) {
                 st = take_checkpoint(&t, err);
@@ -672,11 +1058,13 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
             st = diverged(&t, res, epoch, lr, "the weights became non-finite", err);
             break;
         }
+        if (coll && (st = dist_check_weights(&t, epoch, err)) != FM_OK)
+            break;
         res->epochs_run = epoch + 1;
         res->final_train_loss = s->loss_sum / (double)s->loss_rows;
         if (t.val) {
             double val_loss, val_metric;
-            st = fm_evaluate(net, loss, t.val, &val_loss, &val_metric, err);
+            st = fm_evaluate_collective(net, loss, t.val, coll, &val_loss, &val_metric, err);
             if (st != FM_OK)
                 break;
             s->val_loss = val_loss;
@@ -699,6 +1087,7 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
         s->batch_index = 0;
         if (res->stopped_early || s->epoch >= opts->epochs)
             s->finished = 1;
+        int stop = 0;
         if (on_progress) {
             prog.batch_index = batches;
             prog.step = res->steps;
@@ -707,12 +1096,23 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
             prog.val_loss = s->val_loss;
             prog.val_metric = s->val_metric;
             fill_progress(&t, &prog, epoch, lr, start_time, start_samples, 1);
-            if (on_progress(&prog, user)) {
-                st = take_checkpoint(&t, err);
-                if (st == FM_OK)
-                    st = fm_fail(err, FM_ERR_STOPPED, "training stopped by the caller after epoch %d", epoch + 1);
+            stop = on_progress(&prog, user) != 0;
+        }
+        if (coll) {
+            /* Every process is here at once: agree on a stop now, before the
+             * next epoch's shuffle moves the state on. */
+            double any[1] = {stop || t.stop_requested ? 1.0 : 0.0};
+            st = coll->sum_doubles(any, 1, coll->user, err);
+            if (st != FM_OK)
                 break;
-            }
+            stop = any[0] > 0;
+            t.stop_requested = 0;
+        }
+        if (stop) {
+            st = take_checkpoint(&t, err);
+            if (st == FM_OK)
+                st = fm_fail(err, FM_ERR_STOPPED, "training stopped by the caller after epoch %d", epoch + 1);
+            break;
         }
     }
     if (s->best_params && res->best_epoch >= 0 && (st == FM_OK || st == FM_ERR_STOPPED))

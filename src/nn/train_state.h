@@ -47,8 +47,13 @@ struct fm_train_state {
     int warning_pending;
 };
 
-/* 64-bit fingerprint of a dataset's shape and float bits (FNV-1a over words);
- * 0 for NULL or an empty dataset. */
+/* 64-bit fingerprint of a dataset's shape and float bits; 0 for NULL or an
+ * empty dataset. It is a sum (mod 2^64) over rows of a hash of each row's
+ * global index and bits, finished with the shape, so that shards hashed on
+ * several processes (fm_train_data_rows_hash with their first global row)
+ * and summed give the fingerprint of the whole (docs/formats.md). */
 uint64_t fm_train_data_hash(const fm_dataset *data);
+uint64_t fm_train_data_rows_hash(const fm_dataset *data, size_t first_row);
+uint64_t fm_train_data_hash_finish(uint64_t rows_hash, size_t rows, int n_in, int n_out);
 
 #endif

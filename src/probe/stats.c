@@ -355,3 +355,117 @@ int fm_stats_advice(const fm_layer_stats *stats, int n_layers, char *buf, size_t
     }
     return count;
 }
+
+/* ------------------------------------------ statistics summed over processes */
+
+/* Per layer: rows, sum and sum of squares of z, a and dL/dz, saturated
+ * (unit, sample) pairs, non-finite forward and backward flags, then per unit
+ * the samples on which it was active. Sums of these over processes describe
+ * the union of their batches, which is what training on several processes
+ * reports (fm_stats_from_sufficient). */
+enum { SUFF_ROWS, SUFF_Z, SUFF_ZZ, SUFF_A, SUFF_AA, SUFF_D, SUFF_DD, SUFF_SATURATED, SUFF_BAD_FORWARD,
+       SUFF_BAD_BACKWARD, SUFF_FIXED };
+
+static int tracks_activity(const fm_activation *act)
+{
+    return act->kind == FM_ACT_RELU || act->kind == FM_ACT_LEAKY_RELU || act->kind == FM_ACT_ELU ||
+           act->kind == FM_ACT_SELU;
+}
+
+size_t fm_stats_sufficient_size(const fm_net *net)
+{
+    size_t n = 0;
+    for (int l = 0; l < net->n_layers; l++)
+        n += SUFF_FIXED + (size_t)net->layers[l].n_out;
+    return n;
+}
+
+static void sums_of(const float *v, size_t n, double *sum, double *sq)
+{
+    double s = 0.0, q = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        s += v[i];
+        q += (double)v[i] * v[i];
+    }
+    *sum = s;
+    *sq = q;
+}
+
+void fm_stats_sufficient(const fm_net *net, int batch, double *suff)
+{
+    memset(suff, 0, fm_stats_sufficient_size(net) * sizeof *suff);
+    if (batch <= 0)
+        return; /* this process had no rows in the batch: it adds nothing */
+    for (int l = 0; l < net->n_layers; l++) {
+        const fm_net_layer_state *s = &net->layers[l];
+        const fm_activation *act = &net->specs[l].act;
+        size_t count = (size_t)batch * (size_t)s->n_out;
+        suff[SUFF_ROWS] = batch;
+        sums_of(s->z, count, &suff[SUFF_Z], &suff[SUFF_ZZ]);
+        sums_of(s->a, count, &suff[SUFF_A], &suff[SUFF_AA]);
+        sums_of(s->delta, count, &suff[SUFF_D], &suff[SUFF_DD]);
+        int forward_ok = isfinite(suff[SUFF_Z]) && isfinite(suff[SUFF_ZZ]) && isfinite(suff[SUFF_A]) &&
+                         isfinite(suff[SUFF_AA]);
+        suff[SUFF_BAD_FORWARD] = forward_ok ? 0.0 : 1.0;
+        suff[SUFF_BAD_BACKWARD] = isfinite(suff[SUFF_D]) && isfinite(suff[SUFF_DD]) ? 0.0 : 1.0;
+        /* NaN for activations without saturation (and for non-finite z): it stays NaN in the sum. */
+        suff[SUFF_SATURATED] = forward_ok ? round(saturated_share(act, s->z, count) * (double)count) : NAN;
+        double *active = suff + SUFF_FIXED;
+        if (tracks_activity(act)) {
+            int allow_zero = act->kind == FM_ACT_RELU;
+            for (int r = 0; r < batch; r++) {
+                const float *row = s->z + (size_t)r * (size_t)s->n_out;
+                for (int u = 0; u < s->n_out; u++)
+                    active[u] += allow_zero ? row[u] > 0.0f : row[u] >= 0.0f;
+            }
+        }
+        suff += SUFF_FIXED + (size_t)s->n_out;
+    }
+}
+
+static void moments_of(double rows_units, double sum, double sq, double *mean, double *var)
+{
+    *mean = *var = NAN;
+    if (rows_units > 0 && isfinite(sum) && isfinite(sq)) {
+        *mean = sum / rows_units;
+        *var = fmax(sq / rows_units - *mean * *mean, 0.0);
+    }
+}
+
+void fm_stats_from_sufficient(fm_net *net, const double *suff, fm_layer_stats *stats)
+{
+    /* Weights and their (already summed) gradients are the same on every
+     * process: measure them here; the batch columns come from the sums. */
+    fm_stats_measure(net, stats);
+    for (int l = 0; l < net->n_layers; l++) {
+        const fm_net_layer_state *s = &net->layers[l];
+        const fm_activation *act = &net->specs[l].act;
+        fm_layer_stats *st = &stats[l];
+        double units = suff[SUFF_ROWS] * (double)s->n_out;
+        moments_of(units, suff[SUFF_Z], suff[SUFF_ZZ], &st->mean_z, &st->var_z);
+        moments_of(units, suff[SUFF_A], suff[SUFF_AA], &st->mean_a, &st->var_a);
+        double mean_d;
+        moments_of(units, suff[SUFF_D], suff[SUFF_DD], &mean_d, &st->var_delta);
+        int keep_weights = st->nonfinite & ~(FM_NONFINITE_FORWARD | FM_NONFINITE_BACKWARD);
+        int bad_w = !isfinite(st->var_w), bad_g = !isfinite(st->grad_w_norm);
+        st->nonfinite = keep_weights;
+        if (suff[SUFF_BAD_FORWARD] > 0 || bad_w)
+            st->nonfinite |= FM_NONFINITE_FORWARD;
+        if (suff[SUFF_BAD_BACKWARD] > 0 || bad_g)
+            st->nonfinite |= FM_NONFINITE_BACKWARD;
+        st->saturated = units > 0 && suff[SUFF_BAD_FORWARD] == 0 ? suff[SUFF_SATURATED] / units : NAN;
+        st->dead = st->inactive = NAN;
+        if (tracks_activity(act) && suff[SUFF_ROWS] > 0) {
+            const double *active = suff + SUFF_FIXED;
+            int never = 0;
+            for (int u = 0; u < s->n_out; u++)
+                never += active[u] == 0.0;
+            double share = (double)never / (double)s->n_out;
+            if (act->kind == FM_ACT_RELU)
+                st->dead = share;
+            else
+                st->inactive = share;
+        }
+        suff += SUFF_FIXED + (size_t)s->n_out;
+    }
+}

@@ -163,7 +163,7 @@ for threads in 1 2; do
     echo "  diagnose every step (fathom only)" >&2
     # Calls of fm_train of --steps steps for half of MIN_SECONDS each, without
     # diagnostics, with the library's statistics only, and with the CLI's log.
-    fathom --diagnose "${big[@]}" --batch 128 --threads "$threads" --steps 20 --warmup 5 --reps "$REPS" \
+    fathom --diagnose "${big[@]}" --batch 128 --threads "$threads" --steps 100 --warmup 5 --reps "$REPS" \
         --min-seconds "$DIAG_SECONDS"
     fathom --diagnose "${small[@]}" --batch 16 --threads "$threads" --steps 500 --warmup 100 --reps "$REPS" \
         --min-seconds "$DIAG_SECONDS"

@@ -10,6 +10,7 @@
 
 #include "core/hot_loop.h"
 
+#include <stdint.h>
 #include <string.h>
 
 typedef double fm_v8d __attribute__((vector_size(64)));
@@ -95,4 +96,15 @@ FM_HOT_LOOP double fm_reduce_diff_squares(const float *a, const float *b, size_t
         tq[k] = d * d;
     }
     return add_lanes(&q0, &q1, tq);
+}
+
+FM_HOT_LOOP int fm_reduce_all_finite(const float *v, size_t n)
+{
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &v[i], sizeof bits);
+        bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u); /* exponent all ones: Inf or NaN */
+    }
+    return bad == 0;
 }

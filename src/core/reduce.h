@@ -25,4 +25,9 @@ double fm_reduce_sum_squares(const float *v, size_t n);
 /* sum of (a[i] - b[i])^2 in double, the differences taken in double. */
 double fm_reduce_diff_squares(const float *a, const float *b, size_t n);
 
+/* 1 when every v[i] is finite (no Inf, no NaN). Reads the exponent bits with
+ * integer operations, so the loop vectorises and never stops early: a
+ * whole-data check before training costs a fraction of one step. */
+int fm_reduce_all_finite(const float *v, size_t n);
+
 #endif

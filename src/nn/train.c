@@ -77,7 +77,10 @@ static fm_status check_data(const fm_net *net, const fm_loss *loss, const fm_dat
         return fm_fail(err, FM_ERR_ARG, "%s data has %d target columns but loss %s with %d outputs needs %d", what,
                        data->n_out, fm_loss_name(loss->kind), n_out, width);
     /* Non-finite values would surface as a diverged loss several steps later;
-     * name the row instead. */
+     * name the row instead (the search runs only when the fast check fails). */
+    if (fm_reduce_all_finite(data->x, data->rows * (size_t)data->n_in) &&
+        fm_reduce_all_finite(data->y, data->rows * (size_t)width))
+        return fm_loss_check(loss, &net->specs[net->n_layers - 1].act, err);
     for (size_t r = 0; r < data->rows; r++) {
         for (int i = 0; i < data->n_in; i++)
             if (!isfinite(data->x[r * (size_t)data->n_in + (size_t)i]))
@@ -307,13 +310,6 @@ static void shuffle(size_t *order, size_t n, fm_rng *rng)
     }
 }
 
-static int all_finite(const float *v, size_t n)
-{
-    float sum = 0.0f;
-    for (size_t i = 0; i < n; i++)
-        sum += v[i] * 0.0f; /* NaN or Inf anywhere makes the sum NaN */
-    return sum == 0.0f;
-}
 
 static double block_norm(const float *v, size_t n) { return sqrt(fm_reduce_sum_squares(v, n)); }
 
@@ -510,8 +506,15 @@ static fm_status describe_run(trainer *t, fm_error *err)
     s->optim_m = fm_optim_buffer(t->opt, 0);
     s->optim_v = fm_optim_buffer(t->opt, 1);
     if (!t->coll) {
-        s->train_hash = fm_train_data_hash(t->train);
-        s->val_hash = fm_train_data_hash(t->val);
+        /* The fingerprints serve checkpoints only; hashing every value costs
+         * a pass over the data at each fm_train call, which short calls (a
+         * few steps at a time, as a caller driving its own schedule makes
+         * them) would feel. Under a collective every process must take part,
+         * so there they are always computed. */
+        if (o->on_checkpoint || o->resume) {
+            s->train_hash = fm_train_data_hash(t->train);
+            s->val_hash = fm_train_data_hash(t->val);
+        }
         return FM_OK;
     }
     size_t val_offset = 0, val_total = 0;
@@ -1054,7 +1057,7 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
         if (st != FM_OK)
             break;
         /* The parameters can overflow without the loss noticing yet. */
-        if (!all_finite(net->params, net->n_params)) {
+        if (!fm_reduce_all_finite(net->params, net->n_params)) {
             st = diverged(&t, res, epoch, lr, "the weights became non-finite", err);
             break;
         }

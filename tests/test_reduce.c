@@ -1,0 +1,98 @@
+/* The lane-parallel sums of core/reduce.h against plain sums in long double.
+ *
+ * A sum of n doubles in any order is within n * eps * (sum of |terms|) of the
+ * exact one; the lanes and the reference each are, so |lanes - reference| <=
+ * 2 n eps sum|terms| (eps = 2^-53). With n <= 2^17 that is 3e-11 relative to
+ * sum|terms|: the bound asserted is 1e-10 of it. A dropped element, a lane
+ * counted twice, a wrong tail or a float (not double) accumulator all miss
+ * it by orders of magnitude (a float accumulator errs by ~1e-7 relative).
+ * Lengths cover empty, shorter than one lane block, exact multiples of the
+ * 16 lanes and ragged tails. fm_reduce_all_finite must see an Inf or NaN at
+ * any position, the tail included, and accept the largest finite values. */
+#include "test_support.h"
+
+#include "core/reduce.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+
+static const size_t LENGTHS[] = {0, 1, 7, 15, 16, 17, 31, 32, 33, 1000, 4099, 131072};
+
+static void fill(float *v, size_t n, fm_rng *rng)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float)(fm_rng_normal(rng) * (1.0 + 1000.0 * (i % 17 == 0))); /* mixed magnitudes */
+}
+
+static void assert_close(double got, long double want, long double scale, const char *what, size_t n)
+{
+    long double bound = 1e-10L * scale + 1e-300L;
+    if (fabsl((long double)got - want) > bound)
+        fail_msg("%s, n = %zu: %.17g, reference %.17Lg (bound %.3Lg)", what, n, got, want, bound);
+}
+
+static void test_sums_match_reference(void **state)
+{
+    (void)state;
+    float *a = malloc(131072 * sizeof *a), *b = malloc(131072 * sizeof *b);
+    assert_non_null(a);
+    assert_non_null(b);
+    fm_rng rng;
+    fm_rng_seed(&rng, 99);
+    for (size_t k = 0; k < sizeof LENGTHS / sizeof LENGTHS[0]; k++) {
+        size_t n = LENGTHS[k];
+        fill(a, n, &rng);
+        fill(b, n, &rng);
+        long double s = 0, s_abs = 0, q = 0, d = 0;
+        for (size_t i = 0; i < n; i++) {
+            long double x = a[i], y = (long double)a[i] - (long double)b[i];
+            s += x;
+            s_abs += fabsl(x);
+            q += x * x;
+            d += y * y;
+        }
+        double sum = -1.0, sum_sq = -1.0;
+        fm_reduce_moments(a, n, &sum, &sum_sq);
+        assert_close(sum, s, s_abs, "moments: sum", n);
+        assert_close(sum_sq, q, q, "moments: sum of squares", n);
+        assert_close(fm_reduce_sum_squares(a, n), q, q, "sum of squares", n);
+        assert_close(fm_reduce_diff_squares(a, b, n), d, d, "sum of squared differences", n);
+        /* the same input gives the same bits (no dependence on alignment or state) */
+        double again, again_sq;
+        fm_reduce_moments(a, n, &again, &again_sq);
+        assert_true(again == sum && again_sq == sum_sq);
+    }
+    free(a);
+    free(b);
+}
+
+static void test_all_finite_sees_every_position(void **state)
+{
+    (void)state;
+    enum { N = 67 };
+    float v[N];
+    for (int i = 0; i < N; i++)
+        v[i] = i % 2 ? FLT_MAX : -FLT_MAX;
+    assert_true(fm_reduce_all_finite(v, N));
+    assert_true(fm_reduce_all_finite(v, 0));
+    const float bad[3] = {INFINITY, -INFINITY, NAN};
+    for (int k = 0; k < 3; k++)
+        for (int at = 0; at < N; at++) {
+            float keep = v[at];
+            v[at] = bad[k];
+            if (fm_reduce_all_finite(v, N))
+                fail_msg("value %d (%g) at position %d of %d not seen", k, (double)bad[k], at, N);
+            assert_true(fm_reduce_all_finite(v, (size_t)at)); /* everything before it is finite */
+            v[at] = keep;
+        }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sums_match_reference),
+        cmocka_unit_test(test_all_finite_sees_every_position),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -38,6 +38,8 @@
  * bench/torch_train.py and bench/fann_train.c are the peers. This is a
  * benchmark, not a test: it asserts nothing about time.
  */
+#include "bench_common.h"
+
 #include <fathom.h>
 
 #include <cblas.h>
@@ -46,8 +48,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
 #define MAX_LAYERS 128
 /* Most calls whose times --infer keeps for the median (2 MiB of doubles). */
@@ -74,21 +74,7 @@ typedef struct bench_opts {
     fm_loss loss;      /* cross-entropy: softmax output; otherwise a linear output */
 } bench_opts;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
-/* The process's peak resident set so far, in MB (Linux reports KiB). */
-static double peak_rss_mb(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0)
-        return -1.0;
-    return (double)ru.ru_maxrss / 1024.0;
-}
 
 static void usage(FILE *f)
 {
@@ -114,34 +100,6 @@ static void usage(FILE *f)
             "  --shapes         with --sgemm: also single GEMM shapes and a 1024^3 square\n");
 }
 
-/* "784,512x4,10": widths, with WxK for K layers of width W. */
-static int parse_widths(const char *s, int *w, int max)
-{
-    int n = 0;
-    const char *p = s;
-    while (*p) {
-        char *end;
-        long v = strtol(p, &end, 10), count = 1;
-        if (end == p || v <= 0 || v > FM_MAX_WIDTH)
-            return -1;
-        p = end;
-        if (*p == 'x') {
-            count = strtol(p + 1, &end, 10);
-            if (end == p + 1 || count <= 0)
-                return -1;
-            p = end;
-        }
-        if (n + count > max)
-            return -1;
-        for (long i = 0; i < count; i++)
-            w[n++] = (int)v;
-        if (*p == ',')
-            p++;
-        else if (*p)
-            return -1;
-    }
-    return n;
-}
 
 static void fill_uniform(float *a, size_t n, fm_rng *rng)
 {
@@ -237,24 +195,11 @@ static void print_head(const bench_opts *o)
 /* The end of every JSON line. */
 static void print_tail(void)
 {
-    printf(",\"peak_rss_mb\":%.1f,\"openblas_core\":\"%s\"}\n", peak_rss_mb(), openblas_get_corename());
+    printf(",\"peak_rss_mb\":%.1f,\"openblas_core\":\"%s\"}\n", bench_peak_rss_mb(), openblas_get_corename());
     fflush(stdout);
 }
 
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
-/* Sorts v. */
-static double quantile(double *v, size_t n, double q)
-{
-    if (n == 0)
-        return 0.0;
-    qsort(v, n, sizeof *v, compare_double);
-    return v[(size_t)(q * (double)(n - 1) + 0.5)];
-}
 
 /* ------------------------------------------------------------ sgemm only */
 
@@ -333,18 +278,18 @@ static void do_work(const work *u)
 static double best_per_call(const work *u, double seconds)
 {
     do_work(u);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     do_work(u);
-    double once = now_s() - t0;
+    double once = bench_now_s() - t0;
     long calls = once > 0 ? (long)(seconds / 4.0 / once) : 1000;
     if (calls < 1)
         calls = 1;
     double best = 1e30;
     for (int round = 0; round < 4; round++) {
-        t0 = now_s();
+        t0 = bench_now_s();
         for (long i = 0; i < calls; i++)
             do_work(u);
-        double t = (now_s() - t0) / (double)calls;
+        double t = (bench_now_s() - t0) / (double)calls;
         if (t < best)
             best = t;
     }
@@ -524,10 +469,10 @@ static int run_train(const bench_opts *o)
         int k = rep < 0 ? o->warmup : o->steps;
         double min_s = rep < 0 ? 0.0 : o->min_seconds;
         double t_gather = 0, t_fwd = 0, t_loss = 0, t_bwd = 0, t_opt = 0;
-        double t_start = now_s(), t_end = t_start;
+        double t_start = bench_now_s(), t_end = t_start;
         long s;
         for (s = 0; s < k || t_end - t_start < min_s; s++) {
-            double t0 = now_s();
+            double t0 = bench_now_s();
             if (pos + (size_t)batch > n) { /* new epoch: Fisher-Yates shuffle */
                 for (size_t i = n - 1; i > 0; i--) {
                     size_t j = (size_t)fm_rng_below(&rng, i + 1), tmp = order[i];
@@ -542,24 +487,24 @@ static int run_train(const bench_opts *o)
                 memcpy(by + (size_t)r * (size_t)width, y + i * (size_t)width, (size_t)width * sizeof *by);
             }
             pos += (size_t)batch;
-            double t1 = now_s();
+            double t1 = bench_now_s();
             fm_status st = fm_net_forward(net, bx, batch, 1, &err);
-            double t2 = now_s();
+            double t2 = bench_now_s();
             if (st == FM_OK)
                 st = fm_loss_compute(&o->loss, out_act, fm_net_z(net, n_layers - 1), fm_net_output(net), by, batch,
                                      n_out, &loss_value, grad, &err);
-            double t3 = now_s();
+            double t3 = bench_now_s();
             if (st == FM_OK)
                 st = o->separate_step ? fm_net_backward(net, bx, grad, &err)
                                       : fm_net_backward_sgd(net, bx, grad, (float)oc.lr, &err);
-            double t4 = now_s();
+            double t4 = bench_now_s();
             if (st != FM_OK) {
                 fprintf(stderr, "bench_train: %s\n", err.message);
                 goto done;
             }
             if (o->separate_step)
                 fm_optim_step(opt, fm_net_params(net), fm_net_grads(net), oc.lr);
-            double t5 = now_s();
+            double t5 = bench_now_s();
             t_gather += t1 - t0;
             t_fwd += t2 - t1;
             t_loss += t3 - t2;
@@ -621,31 +566,31 @@ static int run_infer(const bench_opts *o)
     for (int rep = -1; rep < o->reps; rep++) {
         int k = rep < 0 ? o->warmup : o->steps;
         double min_s = rep < 0 ? 0.0 : o->min_seconds;
-        double t_start = now_s(), t_end = t_start;
+        double t_start = bench_now_s(), t_end = t_start;
         long calls;
         for (calls = 0; (calls < k || t_end - t_start < min_s) && calls < MAX_TIMED_CALLS; calls++) {
             if (pos + (size_t)batch > n)
                 pos = 0;
-            double t0 = now_s();
+            double t0 = bench_now_s();
             fm_status st = fm_net_forward(net, x + pos * (size_t)n_in, batch, 0, &err);
             if (st != FM_OK) {
                 fprintf(stderr, "bench_train: %s\n", err.message);
                 goto done;
             }
             sink += fm_net_output(net)[0];
-            t_end = now_s();
+            t_end = bench_now_s();
             times[calls] = t_end - t0;
             pos += (size_t)batch;
         }
         if (rep < 0)
             continue;
         double elapsed = t_end - t_start;
-        double median = quantile(times, (size_t)calls, 0.5);
+        double median = bench_quantile(times, (size_t)calls, 0.5);
         print_head(o);
         printf(",\"calls\":%ld,\"rep\":%d,\"seconds\":%.6f,\"samples_per_s\":%.1f,\"us_per_call\":%.3f,"
                "\"us_per_call_mean\":%.3f,\"us_per_call_p10\":%.3f,\"us_per_call_p90\":%.3f",
                calls, rep, elapsed, (double)batch * (double)calls / elapsed, 1e6 * median, 1e6 * elapsed / (double)calls,
-               1e6 * quantile(times, (size_t)calls, 0.1), 1e6 * quantile(times, (size_t)calls, 0.9));
+               1e6 * bench_quantile(times, (size_t)calls, 0.1), 1e6 * bench_quantile(times, (size_t)calls, 0.9));
         print_tail();
     }
     (void)sink;
@@ -679,22 +624,22 @@ static int run_probe(const bench_opts *o)
     for (size_t i = 0; i < (size_t)batch * (size_t)n_in; i++)
         x[i] = (float)fm_rng_normal(&rng);
 
-    double t0 = now_s();
+    double t0 = bench_now_s();
     net = make_net(o, &err);
-    double t1 = now_s();
+    double t1 = bench_now_s();
     if (!net || fm_probe(net, x, batch, NULL, o->seed ^ 0x9AD1E47ull, stats, &err) != FM_OK) {
         fprintf(stderr, "bench_train: %s\n", err.message);
         goto done;
     }
-    double t2 = now_s();
+    double t2 = bench_now_s();
     double lo = 1e30, hi = 0.0;
     for (int rep = 0; rep < o->reps; rep++) {
-        double ts = now_s();
+        double ts = bench_now_s();
         if (fm_probe(net, x, batch, NULL, o->seed ^ 0x9AD1E47ull, stats, &err) != FM_OK) {
             fprintf(stderr, "bench_train: %s\n", err.message);
             goto done;
         }
-        warm[rep] = now_s() - ts;
+        warm[rep] = bench_now_s() - ts;
         lo = warm[rep] < lo ? warm[rep] : lo;
         hi = warm[rep] > hi ? warm[rep] : hi;
     }
@@ -702,7 +647,7 @@ static int run_probe(const bench_opts *o)
     /* var_z of the first and last layers: the peers compute the same numbers. */
     printf(",\"create_s\":%.6f,\"first_probe_s\":%.6f,\"cold_s\":%.6f,\"probe_s\":%.6f,\"probe_s_min\":%.6f,"
            "\"probe_s_max\":%.6f,\"warm_reps\":%d,\"var_z_first\":%.6g,\"var_z_last\":%.6g",
-           t1 - t0, t2 - t1, t2 - t0, quantile(warm, (size_t)o->reps, 0.5), lo, hi, o->reps, stats[0].var_z,
+           t1 - t0, t2 - t1, t2 - t0, bench_quantile(warm, (size_t)o->reps, 0.5), lo, hi, o->reps, stats[0].var_z,
            stats[n_layers - 1].var_z);
     print_tail();
     rc = 0;
@@ -792,9 +737,9 @@ static double timed_fm_train(fm_net *net, fm_optim *opt, const bench_opts *o, co
     }
     fm_train_result res;
     fm_error err;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     fm_status st = fm_train(net, opt, &o->loss, &to, ds, NULL, NULL, NULL, &res, &err);
-    double t = now_s() - t0;
+    double t = bench_now_s() - t0;
     if (st != FM_ERR_STOPPED && st != FM_OK) {
         fprintf(stderr, "bench_train: %s\n", err.message);
         return -1.0;
@@ -892,7 +837,7 @@ int main(int argc, char **argv)
     bench_opts o;
     memset(&o, 0, sizeof o);
     o.mode = MODE_TRAIN;
-    o.n_widths = parse_widths("784,512x4,10", o.widths, MAX_LAYERS + 1);
+    o.n_widths = bench_parse_widths("784,512x4,10", o.widths, MAX_LAYERS + 1, FM_MAX_WIDTH);
     o.batch = 128;
     o.steps = 100;
     o.warmup = 10;
@@ -920,7 +865,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'w':
-            o.n_widths = parse_widths(optarg, o.widths, MAX_LAYERS + 1);
+            o.n_widths = bench_parse_widths(optarg, o.widths, MAX_LAYERS + 1, FM_MAX_WIDTH);
             if (o.n_widths < 2) {
                 fprintf(stderr, "bench_train: bad --widths \"%s\" (at most %d layers)\n", optarg, MAX_LAYERS);
                 return 2;

@@ -24,6 +24,8 @@
  *
  * One JSON line per repetition, with the process's peak resident memory.
  */
+#include "bench_common.h"
+
 #include <floatfann.h>
 
 #include <getopt.h>
@@ -32,8 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
 #define MAX_LAYERS 128
 #define MAX_TIMED_CALLS (1 << 18)
@@ -49,20 +49,7 @@ typedef struct fann_opts {
     enum fann_activationfunc_enum hidden_act;
 } fann_opts;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
-static double peak_rss_mb(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0)
-        return -1.0;
-    return (double)ru.ru_maxrss / 1024.0;
-}
 
 /* splitmix64: a private generator, so that this program needs only FANN. */
 static uint64_t next_u64(uint64_t *state)
@@ -78,31 +65,13 @@ static double uniform01(uint64_t *state)
     return (double)(next_u64(state) >> 11) * 0x1.0p-53;
 }
 
+/* bench_parse_widths into FANN's unsigned layer sizes. */
 static int parse_widths(const char *s, unsigned int *w, int max)
 {
-    int n = 0;
-    const char *p = s;
-    while (*p) {
-        char *end;
-        long v = strtol(p, &end, 10), count = 1;
-        if (end == p || v <= 0 || v > 1000000)
-            return -1;
-        p = end;
-        if (*p == 'x') {
-            count = strtol(p + 1, &end, 10);
-            if (end == p + 1 || count <= 0)
-                return -1;
-            p = end;
-        }
-        if (n + count > max)
-            return -1;
-        for (long i = 0; i < count; i++)
-            w[n++] = (unsigned int)v;
-        if (*p == ',')
-            p++;
-        else if (*p)
-            return -1;
-    }
+    int tmp[MAX_LAYERS + 1];
+    int n = bench_parse_widths(s, tmp, max < MAX_LAYERS + 1 ? max : MAX_LAYERS + 1, 1000000);
+    for (int i = 0; i < n; i++)
+        w[i] = (unsigned int)tmp[i];
     return n;
 }
 
@@ -156,23 +125,11 @@ static void print_head(const fann_opts *o, struct fann *ann)
 
 static void print_tail(void)
 {
-    printf(",\"peak_rss_mb\":%.1f,\"fann\":\"2.2\"}\n", peak_rss_mb());
+    printf(",\"peak_rss_mb\":%.1f,\"fann\":\"2.2\"}\n", bench_peak_rss_mb());
     fflush(stdout);
 }
 
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
-static double quantile(double *v, size_t n, double q)
-{
-    if (n == 0)
-        return 0.0;
-    qsort(v, n, sizeof *v, compare_double);
-    return v[(size_t)(q * (double)(n - 1) + 0.5)];
-}
 
 static int run_train(const fann_opts *o, struct fann *ann, const float *x, const float *y, size_t n, uint64_t *rng)
 {
@@ -194,7 +151,7 @@ static int run_train(const fann_opts *o, struct fann *ann, const float *x, const
         int k = rep < 0 ? o->warmup : o->steps;
         double min_s = rep < 0 ? 0.0 : o->min_seconds;
         fann_reset_MSE(ann);
-        double t_start = now_s(), t_end = t_start;
+        double t_start = bench_now_s(), t_end = t_start;
         long s;
         for (s = 0; s < k || t_end - t_start < min_s; s++) {
             if (pos + (size_t)o->batch > n) {
@@ -219,7 +176,7 @@ static int run_train(const fann_opts *o, struct fann *ann, const float *x, const
                 }
             }
             pos += (size_t)o->batch;
-            t_end = now_s();
+            t_end = bench_now_s();
         }
         if (rep < 0)
             continue;
@@ -252,28 +209,28 @@ static int run_infer(const fann_opts *o, struct fann *ann, const float *x, size_
     for (int rep = -1; rep < o->reps; rep++) {
         int k = rep < 0 ? o->warmup : o->steps;
         double min_s = rep < 0 ? 0.0 : o->min_seconds;
-        double t_start = now_s(), t_end = t_start;
+        double t_start = bench_now_s(), t_end = t_start;
         long calls;
         for (calls = 0; (calls < k || t_end - t_start < min_s) && calls < MAX_TIMED_CALLS; calls++) {
             if (pos + (size_t)o->batch > n)
                 pos = 0;
-            double t0 = now_s();
+            double t0 = bench_now_s();
             for (int r = 0; r < o->batch; r++)
                 sink += fann_run(ann, (fann_type *)(x + (pos + (size_t)r) * n_in))[0];
-            t_end = now_s();
+            t_end = bench_now_s();
             times[calls] = t_end - t0;
             pos += (size_t)o->batch;
         }
         if (rep < 0)
             continue;
         double elapsed = t_end - t_start;
-        double median = quantile(times, (size_t)calls, 0.5);
+        double median = bench_quantile(times, (size_t)calls, 0.5);
         print_head(o, ann);
         printf(",\"calls\":%ld,\"rep\":%d,\"seconds\":%.6f,\"samples_per_s\":%.1f,\"us_per_call\":%.3f,"
                "\"us_per_call_mean\":%.3f,\"us_per_call_p10\":%.3f,\"us_per_call_p90\":%.3f",
                calls, rep, elapsed, (double)o->batch * (double)calls / elapsed, 1e6 * median,
-               1e6 * elapsed / (double)calls, 1e6 * quantile(times, (size_t)calls, 0.1),
-               1e6 * quantile(times, (size_t)calls, 0.9));
+               1e6 * elapsed / (double)calls, 1e6 * bench_quantile(times, (size_t)calls, 0.1),
+               1e6 * bench_quantile(times, (size_t)calls, 0.9));
         print_tail();
     }
     (void)sink;

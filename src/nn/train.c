@@ -418,6 +418,18 @@ static fm_status diverged(trainer *t, fm_train_result *res, int epoch, double lr
                    what, epoch + 1, res->steps + 1, lr, epoch == 0 ? "the start" : "the last completed epoch");
 }
 
+/* The smoothed loss has exploded: stop as diverged (FM_ERR_NUMERIC), else FM_OK. */
+static fm_status check_explosion(trainer *t, fm_train_result *res, int epoch, double lr, double value, fm_error *err)
+{
+    if (!loss_exploded(t, value, res->steps))
+        return FM_OK;
+    fm_train_state *s = &t->s;
+    char what[160];
+    snprintf(what, sizeof what, "the loss (smoothed) grew to %.4g, %.0f times its minimum %.4g", s->loss_ema,
+             s->loss_ema / s->loss_ema_min, s->loss_ema_min);
+    return diverged(t, res, epoch, lr, what, err);
+}
+
 /* One row's share of a fingerprint: FNV-1a over its global index and the
  * bits of its inputs and targets, finished by splitmix64 so that the sum
  * over rows mixes well. */
@@ -948,13 +960,8 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
                                   err);
                     break;
                 }
-                if (loss_exploded(&t, value, res->steps)) {
-                    char what[160];
-                    snprintf(what, sizeof what, "the loss (smoothed) grew to %.4g, %.0f times its minimum %.4g",
-                             s->loss_ema, s->loss_ema / s->loss_ema_min, s->loss_ema_min);
-                    st = diverged(&t, res, epoch, lr, what, err);
+                if ((st = check_explosion(&t, res, epoch, lr, value, err)) != FM_OK)
                     break;
-                }
             } else {
                 gather_batch(&t, first, batch);
                 st = fm_net_forward(net, t.batch_x, batch, 1, err);
@@ -969,13 +976,8 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
                 }
                 if (st != FM_OK)
                     break;
-                if (loss_exploded(&t, value, res->steps)) {
-                    char what[160];
-                    snprintf(what, sizeof what, "the loss (smoothed) grew to %.4g, %.0f times its minimum %.4g",
-                             s->loss_ema, s->loss_ema / s->loss_ema_min, s->loss_ema_min);
-                    st = diverged(&t, res, epoch, lr, what, err);
+                if ((st = check_explosion(&t, res, epoch, lr, value, err)) != FM_OK)
                     break;
-                }
                 st = fused ? fm_net_backward_sgd(net, t.batch_x, t.grad_z, (float)lr, err)
                            : fm_net_backward(net, t.batch_x, t.grad_z, err);
                 if (st != FM_OK)

@@ -387,7 +387,8 @@ typedef struct fm_dataset {
      * model's training settings under "encoding". */
     char *encoding;
     /* Global index of row 0 when this dataset is one process's shard of a
-     * data set spread over several (fm_data_read_shard; 0 otherwise). The
+     * data set spread over several (fm_data_read_shard of a table; 0
+     * otherwise, and for a NetCDF grid block until the caller sets it). The
      * validation split (fm_dataset_split) and the row-number rule of
      * fm_dataset_split_holdout number rows from it, so that every process
      * selects the rows one process would. Datasets the splits return start
@@ -459,17 +460,32 @@ fm_status fm_data_read(const char *path, const char *target_path, const fm_read_
                        fm_dataset **out, fm_error *err);
 
 /* One process's share of a data file, for training on several processes
- * (fm_collective): the rows of the file (after skipping bad rows where asked)
- * are cut into `n_shards` contiguous blocks of nearly equal size, and shard
- * `shard` (0-based) is read. NPY and IDX seek to the block; CSV scans every
- * line (the header is checked everywhere) but parses and keeps only its
- * block; NetCDF and SEG-Y read the whole selection and keep the block of its
- * rows. Bad rows skipped (--skip-bad-rows) count in the shard whose block of
- * file rows held them. Concatenating shards 0..n_shards-1 gives the rows
- * fm_data_read returns, in the same order. A "PATH#SPLIT:part" selector on a
- * table without grid indices numbers rows from the block's first file row
- * (row_offset), which is the whole-file numbering unless rows were skipped:
- * that combination is FM_ERR_ARG. n_shards 1 is fm_data_read. */
+ * (fm_collective); shard `shard` (0-based) of `n_shards` is read.
+ *  - Tables: the rows of the file (after skipping bad rows where asked) are
+ *    cut into `n_shards` contiguous blocks of nearly equal size. NPY and IDX
+ *    seek to the block; CSV scans every line (the header is checked
+ *    everywhere) but parses and keeps only its block. Bad rows skipped
+ *    (--skip-bad-rows) count in the shard whose block of file rows held them.
+ *  - NetCDF: the grid is cut instead, into blocks of its outermost dimension
+ *    (that of the first target: depth, time or latitude, say): its indices
+ *    are split into `n_shards` nearly equal contiguous ranges (the first
+ *    len % n_shards one longer), and a shard reads (hyperslabs) and holds
+ *    only its range of the targets and of the input variables on the grid;
+ *    the 1-D coordinate axes are read whole. Its rows are the valid cells of
+ *    the block, with the grid indices (in the whole variable) and longitudes
+ *    of fm_data_read, so blocks of different sizes in rows are normal. A shard
+ *    whose range is empty (fewer indices than shards) or holds no valid cell
+ *    is FM_ERR_ARG naming the process and the range. row_offset stays 0: how
+ *    many rows the blocks before hold is known only where they were read
+ *    (fm_collective_rows gives it; fathom train sets it so).
+ *  - SEG-Y reads the whole selection and keeps the block of its rows.
+ * Concatenating shards 0..n_shards-1 gives the rows fm_data_read returns, in
+ * the same order. A "PATH#SPLIT:part" selector keeps that part of the
+ * shard's own rows (SEG-Y: of the whole selection, then cut); FM_ERR_ARG when
+ * none of them is in it. On a table without grid indices it numbers
+ * rows from the block's first file row (row_offset), which is the whole-file
+ * numbering unless rows were skipped: that combination is FM_ERR_ARG.
+ * n_shards 1 is fm_data_read. */
 fm_status fm_data_read_shard(const char *path, const char *target_path, const fm_read_options *opts, int shard,
                              int n_shards, fm_dataset **out, fm_error *err);
 

@@ -1,7 +1,8 @@
 /* Geoscience data: NetCDF grids in and out, fill values per type, Ferret
  * modulo longitudes, the geobaselines splits, input encodings, SEG-Y, the sine
- * activation and the SIREN initialisers. Small NetCDF files are written here
- * with the netCDF-C API. */
+ * activation and the SIREN initialisers, and NetCDF read by blocks of the grid
+ * for several processes (fm_data_read_shard). Small NetCDF files are written
+ * here with the netCDF-C API. */
 #include "test_support.h"
 
 #include "core/internal.h"
@@ -548,6 +549,452 @@ static void test_sine_activation_and_siren_init(void **state)
     assert_true(q > 1e-4 && q < 1e-2); /* z ~ N(0, 1/900): omega0 z ~ N(0, 1) */
 }
 
+/* ------------------------------------------------ grid blocks (MPI shards) */
+
+/* Files for fm_data_read_shard on NetCDF: a 3-D grid whose outermost
+ * dimension is depth, a 2-D grid whose outermost is latitude (ETOPO-like:
+ * the wrap-around longitude column repeated, a scaled short), and a 3-D grid
+ * on an unlimited (record) time axis. Each has fill values of several kinds,
+ * a longitude axis that runs past 360 and an extra input variable on the
+ * grid. */
+enum { SZ = 7, SY = 4, SX = 6 };
+enum { LY2 = 5, LX2 = 9 };
+enum { TT = 4, TY = 3, TX = 4 };
+
+static void def_axis(int nc, const char *name, int dim, const char *units, const char *positive, int *var)
+{
+    NC_CHECK(nc_def_var(nc, name, NC_DOUBLE, 1, &dim, var));
+    NC_CHECK(nc_put_att_text(nc, *var, "units", strlen(units), units));
+    if (positive)
+        NC_CHECK(nc_put_att_text(nc, *var, "positive", strlen(positive), positive));
+}
+
+/* DEPTH (7, positive down) x LAT (4) x LON (6: 200 .. 560, a modulo axis
+ * whose last column repeats the first + 360). TEMP (float, _FillValue and
+ * missing_value -1e34, one NaN, a fill row, a sea floor on the deepest
+ * level), SALT (double, fill -1e10) and DEEP (TEMP without its two deepest
+ * levels: all fill there). */
+static void write_depth_grid(const char *path)
+{
+    int nc, dz, dy, dx, vz, vy, vx, vt, vs, vd;
+    NC_CHECK(nc_create(path, NC_CLOBBER, &nc));
+    NC_CHECK(nc_def_dim(nc, "DEPTH", SZ, &dz));
+    NC_CHECK(nc_def_dim(nc, "LAT", SY, &dy));
+    NC_CHECK(nc_def_dim(nc, "LON", SX, &dx));
+    def_axis(nc, "DEPTH", dz, "m", "down", &vz);
+    def_axis(nc, "LAT", dy, "degrees_north", NULL, &vy);
+    def_axis(nc, "LON", dx, "degrees_east", NULL, &vx);
+    NC_CHECK(nc_put_att_text(nc, vx, "modulo", 1, " "));
+    int dims[3] = {dz, dy, dx};
+    float tfill = -1e34f;
+    double sfill = -1e10;
+    NC_CHECK(nc_def_var(nc, "TEMP", NC_FLOAT, 3, dims, &vt));
+    NC_CHECK(nc_put_att_float(nc, vt, "_FillValue", NC_FLOAT, 1, &tfill));
+    NC_CHECK(nc_put_att_float(nc, vt, "missing_value", NC_FLOAT, 1, &tfill));
+    NC_CHECK(nc_def_var(nc, "SALT", NC_DOUBLE, 3, dims, &vs));
+    NC_CHECK(nc_put_att_double(nc, vs, "_FillValue", NC_DOUBLE, 1, &sfill));
+    NC_CHECK(nc_def_var(nc, "DEEP", NC_FLOAT, 3, dims, &vd));
+    NC_CHECK(nc_put_att_float(nc, vd, "_FillValue", NC_FLOAT, 1, &tfill));
+    NC_CHECK(nc_enddef(nc));
+    double z[SZ] = {0, 10, 20, 50, 100, 200, 500}, y[SY] = {-60, -20, 20, 60};
+    double x[SX] = {200, 260, 320, 380, 440, 560};
+    NC_CHECK(nc_put_var_double(nc, vz, z));
+    NC_CHECK(nc_put_var_double(nc, vy, y));
+    NC_CHECK(nc_put_var_double(nc, vx, x));
+    enum { N = SZ * SY * SX };
+    float t[N], deep[N];
+    double salt[N];
+    for (int i = 0; i < N; i++) {
+        int level = i / (SY * SX), row = (i / SX) % SY;
+        t[i] = 0.25f * (float)i - 3.0f;
+        if (level == SZ - 1 && row > 0)
+            t[i] = tfill; /* the sea floor: only the first row of the deepest level is water */
+        salt[i] = 34.0 + 0.01 * i;
+        deep[i] = level >= SZ - 2 ? tfill : t[i];
+    }
+    t[5] = tfill;
+    t[17] = NAN;
+    for (int i = 30; i < 36; i++)
+        t[i] = tfill; /* a whole row of level 1 */
+    salt[40] = sfill;
+    salt[100] = sfill;
+    NC_CHECK(nc_put_var_float(nc, vt, t));
+    NC_CHECK(nc_put_var_double(nc, vs, salt));
+    NC_CHECK(nc_put_var_float(nc, vd, deep));
+    NC_CHECK(nc_close(nc));
+}
+
+/* ETOPO-like: LAT (5) x LON (9: 0 .. 360, the last repeating the first),
+ * ROSE a short with scale_factor, add_offset and missing_value, SLOPE a float
+ * with one NaN. */
+static void write_lat_grid(const char *path)
+{
+    int nc, dy, dx, vy, vx, vr, vs;
+    NC_CHECK(nc_create(path, NC_CLOBBER, &nc));
+    NC_CHECK(nc_def_dim(nc, "ETOPOY", LY2, &dy));
+    NC_CHECK(nc_def_dim(nc, "ETOPOX", LX2, &dx));
+    def_axis(nc, "ETOPOY", dy, "degrees_north", NULL, &vy);
+    def_axis(nc, "ETOPOX", dx, "degrees_east", NULL, &vx);
+    int dims[2] = {dy, dx};
+    short missing = -999;
+    double scale = 0.5, offset = 10;
+    NC_CHECK(nc_def_var(nc, "ROSE", NC_SHORT, 2, dims, &vr));
+    NC_CHECK(nc_put_att_short(nc, vr, "missing_value", NC_SHORT, 1, &missing));
+    NC_CHECK(nc_put_att_double(nc, vr, "scale_factor", NC_DOUBLE, 1, &scale));
+    NC_CHECK(nc_put_att_double(nc, vr, "add_offset", NC_DOUBLE, 1, &offset));
+    NC_CHECK(nc_def_var(nc, "SLOPE", NC_FLOAT, 2, dims, &vs));
+    NC_CHECK(nc_enddef(nc));
+    double y[LY2] = {-80, -40, 0, 40, 80}, x[LX2];
+    for (int i = 0; i < LX2; i++)
+        x[i] = 45.0 * i;
+    NC_CHECK(nc_put_var_double(nc, vy, y));
+    NC_CHECK(nc_put_var_double(nc, vx, x));
+    short rose[LY2 * LX2];
+    float slope[LY2 * LX2];
+    for (int i = 0; i < LY2 * LX2; i++) {
+        rose[i] = (short)(7 * i - 100);
+        slope[i] = 0.1f * (float)(i % 7);
+    }
+    rose[3] = missing;
+    rose[20] = missing;
+    slope[33] = NAN;
+    NC_CHECK(nc_put_var_short(nc, vr, rose));
+    NC_CHECK(nc_put_var_float(nc, vs, slope));
+    NC_CHECK(nc_close(nc));
+}
+
+/* TIME (unlimited, 4 records, days since 2000-01-15) x LAT (3) x LON (4):
+ * SST with _FillValue 1e20 on land, AIRT another variable on the grid. */
+static void write_time_grid(const char *path)
+{
+    int nc, dt, dy, dx, vt, vy, vx, vs, va;
+    NC_CHECK(nc_create(path, NC_CLOBBER, &nc));
+    NC_CHECK(nc_def_dim(nc, "TIME", NC_UNLIMITED, &dt));
+    NC_CHECK(nc_def_dim(nc, "LAT", TY, &dy));
+    NC_CHECK(nc_def_dim(nc, "LON", TX, &dx));
+    def_axis(nc, "TIME", dt, "days since 2000-01-15", NULL, &vt);
+    def_axis(nc, "LAT", dy, "degrees_north", NULL, &vy);
+    def_axis(nc, "LON", dx, "degrees_east", NULL, &vx);
+    int dims[3] = {dt, dy, dx};
+    float fill = 1e20f;
+    NC_CHECK(nc_def_var(nc, "SST", NC_FLOAT, 3, dims, &vs));
+    NC_CHECK(nc_put_att_float(nc, vs, "_FillValue", NC_FLOAT, 1, &fill));
+    NC_CHECK(nc_def_var(nc, "AIRT", NC_FLOAT, 3, dims, &va));
+    NC_CHECK(nc_enddef(nc));
+    double y[TY] = {-30, 0, 30}, x[TX] = {0, 90, 180, 270};
+    NC_CHECK(nc_put_var_double(nc, vy, y));
+    NC_CHECK(nc_put_var_double(nc, vx, x));
+    for (size_t k = 0; k < TT; k++) {
+        double day = 30.0 * (double)k;
+        NC_CHECK(nc_put_var1_double(nc, vt, &k, &day));
+        float sst[TY * TX], airt[TY * TX];
+        for (int i = 0; i < TY * TX; i++) {
+            sst[i] = i % 5 == 2 ? fill : 20.0f + (float)k + 0.5f * (float)i;
+            airt[i] = 15.0f - (float)k + 0.25f * (float)i;
+        }
+        size_t start[3] = {k, 0, 0}, count[3] = {1, TY, TX};
+        NC_CHECK(nc_put_vara_float(nc, vs, start, count, sst));
+        NC_CHECK(nc_put_vara_float(nc, va, start, count, airt));
+    }
+    NC_CHECK(nc_close(nc));
+}
+
+/* Longitude outermost: LON (7: 0 .. 360, the last repeating the first) x
+ * LAT (3), H a float without attributes (netCDF's default fill marks the one
+ * cell left unwritten). */
+static void write_lon_grid(const char *path)
+{
+    int nc, dx, dy, vx, vy, vh;
+    NC_CHECK(nc_create(path, NC_CLOBBER, &nc));
+    NC_CHECK(nc_def_dim(nc, "LON", 7, &dx));
+    NC_CHECK(nc_def_dim(nc, "LAT", 3, &dy));
+    def_axis(nc, "LON", dx, "degrees_east", NULL, &vx);
+    def_axis(nc, "LAT", dy, "degrees_north", NULL, &vy);
+    int dims[2] = {dx, dy};
+    NC_CHECK(nc_def_var(nc, "H", NC_FLOAT, 2, dims, &vh));
+    NC_CHECK(nc_enddef(nc));
+    double x[7] = {0, 60, 120, 180, 240, 300, 360}, y[3] = {-30, 0, 30};
+    NC_CHECK(nc_put_var_double(nc, vx, x));
+    NC_CHECK(nc_put_var_double(nc, vy, y));
+    float h[21];
+    for (int i = 0; i < 21; i++)
+        h[i] = 100.0f - 3.0f * (float)i;
+    NC_CHECK(nc_put_var_float(nc, vh, h));
+    size_t hole[2] = {2, 1};
+    float unwritten = NC_FILL_FLOAT;
+    NC_CHECK(nc_put_var1_float(nc, vh, hole, &unwritten));
+    NC_CHECK(nc_close(nc));
+}
+
+/* The block [first, last) of n outer indices that shard s of k reads: the
+ * first n % k blocks one index longer. */
+static void expected_block(size_t n, int s, int k, size_t *first, size_t *last)
+{
+    size_t base = n / (size_t)k, extra = n % (size_t)k, i = (size_t)s;
+    *first = i * base + (i < extra ? i : extra);
+    *last = *first + base + (i < extra ? 1 : 0);
+}
+
+/* Shards of K = 1, 2, 3, 5 and of more processes than the outermost dimension
+ * has indices, against one read of everything: concatenated in order they are
+ * its rows bit for bit (inputs, targets, grid indices, longitudes; skipped
+ * cells add up), and each holds exactly the rows whose grid cells lie in its
+ * own block of outer indices. A shard past the last index, or whose block
+ * holds none of the rows, fails, saying so. */
+static void check_grid_shards(const char *path, const char *inputs, const char *targets, size_t outer, size_t inner)
+{
+    fm_error err = {0};
+    fm_read_options opts = {inputs, targets, 0};
+    fm_dataset *whole = NULL;
+    FM_ASSERT_OK(fm_data_read(path, NULL, &opts, &whole, &err), &err);
+    assert_non_null(whole->grid_index);
+    const int ks[] = {1, 2, 3, 5, (int)outer + 2};
+    for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
+        const int k = ks[t];
+        size_t row = 0, skipped = 0, empty = 0;
+        for (int s = 0; s < k; s++) {
+            size_t first, last;
+            expected_block(outer, s, k, &first, &last);
+            fm_dataset *part = NULL;
+            if (first == last) {
+                FM_ASSERT_FAILS(fm_data_read_shard(path, NULL, &opts, s, k, &part, &err), &err, FM_ERR_ARG,
+                                "fewer than the");
+                assert_true(fm_test_contains(err.message, "no block to read"));
+                assert_null(part);
+                continue;
+            }
+            /* The whole read's rows in this block, which starts where the
+             * previous block's rows ended. */
+            size_t n = 0;
+            while (row + n < whole->rows && whole->grid_index[row + n] / inner < last)
+                n++;
+            assert_true(n == 0 || whole->grid_index[row] / inner >= first);
+            fm_status st = fm_data_read_shard(path, NULL, &opts, s, k, &part, &err);
+            if (n == 0) {
+                /* No rows here (no valid cell, or none in the selected part):
+                 * the shard fails, saying which block. */
+                if (st != FM_ERR_ARG || !fm_test_contains(err.message, "block"))
+                    fail_msg("shard %d of %d of %s: expected an empty block's error, got %s (%s)", s, k, path,
+                             fm_status_name(st), err.message);
+                assert_true(fm_test_contains(err.message, "no valid cell") ||
+                            fm_test_contains(err.message, "has no rows in the block"));
+                assert_null(part);
+                empty++;
+                continue;
+            }
+            FM_ASSERT_OK(st, &err);
+            assert_int_equal(part->rows, n);
+            assert_int_equal(part->n_in, whole->n_in);
+            assert_int_equal(part->n_out, whole->n_out);
+            for (size_t r = 0; r < part->rows; r++)
+                assert_true(part->grid_index[r] >= first * inner && part->grid_index[r] < last * inner);
+            assert_memory_equal(part->x, whole->x + row * (size_t)whole->n_in, n * (size_t)whole->n_in * sizeof(float));
+            assert_memory_equal(part->y, whole->y + row * (size_t)whole->n_out, n * (size_t)whole->n_out * sizeof(float));
+            assert_memory_equal(part->grid_index, whole->grid_index + row, n * sizeof(uint64_t));
+            assert_true((part->lon == NULL) == (whole->lon == NULL));
+            if (whole->lon)
+                assert_memory_equal(part->lon, whole->lon + row, n * sizeof(double));
+            for (int j = 0; j < whole->n_in; j++)
+                assert_string_equal(part->in_names[j], whole->in_names[j]);
+            assert_true((part->encoding == NULL) == (whole->encoding == NULL));
+            if (whole->encoding)
+                assert_string_equal(part->encoding, whole->encoding);
+            skipped += part->skipped;
+            row += n;
+            fm_dataset_free(part);
+        }
+        assert_int_equal(row, whole->rows);
+        /* Up to 3 processes, every block of these grids holds rows; the
+         * cells a failed shard would have skipped are not counted. */
+        assert_true(k > 3 || empty == 0);
+        if (empty == 0)
+            assert_int_equal(skipped, whole->skipped);
+    }
+    fm_dataset_free(whole);
+}
+
+static void test_netcdf_shards_are_grid_blocks(void **state)
+{
+    (void)state;
+    char depth[512], lat[512], seasons[512], lon[512], sel[600];
+    snprintf(depth, sizeof depth, "%s", fm_test_tmp_path("shard_depth.nc"));
+    snprintf(lon, sizeof lon, "%s", fm_test_tmp_path("shard_lon.nc"));
+    snprintf(lat, sizeof lat, "%s", fm_test_tmp_path("shard_lat.nc"));
+    snprintf(seasons, sizeof seasons, "%s", fm_test_tmp_path("shard_time.nc"));
+    write_depth_grid(depth);
+    write_lat_grid(lat);
+    write_time_grid(seasons);
+    write_lon_grid(lon);
+
+    /* Depth outermost: axes and another variable as inputs, plain and
+     * encoded (with Fourier features), two targets, and the split selectors,
+     * which keep the same cells in every block. */
+    check_grid_shards(depth, "lat,lon,depth,SALT", "TEMP", SZ, SY * SX);
+    check_grid_shards(depth, "depth:log1p,lat:div:90,LON:sincos,SALT,fourier:4:1:3", "TEMP", SZ, SY * SX);
+    check_grid_shards(depth, "lat,lon", "TEMP,SALT", SZ, SY * SX);
+    snprintf(sel, sizeof sel, "%s#lonband:test", depth);
+    check_grid_shards(sel, "lat,lon,depth", "TEMP", SZ, SY * SX);
+    snprintf(sel, sizeof sel, "%s#random10:train", depth);
+    check_grid_shards(sel, "lat,lon:sincos,depth", "TEMP", SZ, SY * SX);
+    /* Latitude outermost, the repeated column left out in every block. */
+    check_grid_shards(lat, "lat,lon,SLOPE", "ROSE", LY2, LX2);
+    check_grid_shards(lat, "lat:div:90,lon:sincos,fourier:3:0.5", "ROSE", LY2, LX2);
+    /* An unlimited time axis outermost, months from it. */
+    check_grid_shards(seasons, "month:sincos:12,lat,lon:sincos,AIRT", "SST", TT, TY * TX);
+    /* Longitude outermost: the repeated column is the last block's last
+     * index, recognised by its place in the whole grid. */
+    check_grid_shards(lon, "lat,lon", "H", 7, 3);
+
+    /* The whole-grid facts still hold in the blocks: the repeated column
+     * (index 8, 360 = 0 + 360) is in no block, longitudes past 360 wrap. */
+    fm_error err = {0};
+    fm_read_options opts = {"lat,lon", "ROSE", 0};
+    fm_dataset *part = NULL;
+    for (int s = 0; s < 3; s++) {
+        FM_ASSERT_OK(fm_data_read_shard(lat, NULL, &opts, s, 3, &part, &err), &err);
+        for (size_t r = 0; r < part->rows; r++) {
+            assert_true(part->grid_index[r] % LX2 != LX2 - 1);
+            assert_true(part->lon[r] >= 0 && part->lon[r] < 360);
+            /* scale_factor and add_offset applied: 0.5 * (7 i - 100) + 10 */
+            assert_true(part->y[r] == (float)(0.5 * (7.0 * (double)part->grid_index[r] - 100) + 10));
+        }
+        fm_dataset_free(part);
+    }
+    opts = (fm_read_options){"lon", "TEMP", 0};
+    FM_ASSERT_OK(fm_data_read_shard(depth, NULL, &opts, 1, 2, &part, &err), &err); /* levels 4-6 */
+    for (size_t r = 0; r < part->rows; r++) {
+        static const double wrapped[SX] = {200, 260, 320, 20, 80};
+        size_t i = part->grid_index[r] % SX;
+        assert_true(i != SX - 1);
+        assert_true(part->lon[r] == wrapped[i] && part->x[r] == (float)wrapped[i]);
+    }
+    fm_dataset_free(part);
+}
+
+/* A block with no valid cell: DEEP is all fill on the two deepest levels,
+ * which are the whole block of the last of 3 processes (levels 5-6) but only
+ * part of the last of 2 (levels 4-6). */
+static void test_netcdf_empty_grid_block_fails(void **state)
+{
+    (void)state;
+    char depth[512];
+    snprintf(depth, sizeof depth, "%s", fm_test_tmp_path("shard_empty.nc"));
+    write_depth_grid(depth);
+    fm_error err = {0};
+    fm_read_options opts = {"lat,lon,depth", "DEEP", 0};
+    fm_dataset *part = NULL;
+    FM_ASSERT_OK(fm_data_read_shard(depth, NULL, &opts, 1, 2, &part, &err), &err);
+    assert_int_equal(part->rows, SY * (SX - 1)); /* level 4 only, the repeated column left out */
+    fm_dataset_free(part);
+    for (int s = 0; s < 2; s++) {
+        FM_ASSERT_OK(fm_data_read_shard(depth, NULL, &opts, s, 3, &part, &err), &err);
+        fm_dataset_free(part);
+    }
+    FM_ASSERT_FAILS(fm_data_read_shard(depth, NULL, &opts, 2, 3, &part, &err), &err, FM_ERR_ARG,
+                    "holds no valid cell");
+    assert_true(fm_test_contains(err.message, "shard_empty.nc"));
+    assert_true(fm_test_contains(err.message, "DEEP"));
+    assert_true(fm_test_contains(err.message, "process 2 of 3"));
+    assert_true(fm_test_contains(err.message, "DEPTH indices 5 to 6 of 7"));
+    assert_null(part);
+    /* More processes than levels: those past the last level have no block. */
+    FM_ASSERT_FAILS(fm_data_read_shard(depth, NULL, &opts, 7, 8, &part, &err), &err, FM_ERR_ARG,
+                    "fewer than the 8 processes");
+    assert_true(fm_test_contains(err.message, "use at most 7 processes"));
+    assert_null(part);
+    /* A split selector whose part of a block is empty says whose block: the
+     * random10 test cells of TEMP, none of them on the deepest level (5 water
+     * cells), the block of the last of 7 processes. */
+    char sel[600];
+    snprintf(sel, sizeof sel, "%s#random10:test", depth);
+    opts = (fm_read_options){"lat,lon,depth", "TEMP", 0};
+    FM_ASSERT_OK(fm_data_read(sel, NULL, &opts, &part, &err), &err);
+    assert_true(part->rows > 0);
+    for (size_t r = 0; r < part->rows; r++)
+        assert_true(part->grid_index[r] < (SZ - 1) * SY * SX);
+    fm_dataset_free(part);
+    FM_ASSERT_OK(fm_data_read_shard(sel, NULL, &opts, 0, 7, &part, &err), &err);
+    fm_dataset_free(part);
+    FM_ASSERT_FAILS(fm_data_read_shard(sel, NULL, &opts, 6, 7, &part, &err), &err, FM_ERR_ARG,
+                    "has no rows in the block of process 6 of 7");
+    assert_null(part);
+}
+
+/* A shard reads its block and nothing else: in a netCDF-4 file whose variable
+ * is stored one chunk per level with Fletcher-32 checksums, the chunk of one
+ * level is damaged. Reading everything fails on the checksum; the shards
+ * whose blocks do not hold that level read without noticing, and only the
+ * shard that holds it fails. */
+static void test_netcdf_shard_reads_only_its_block(void **state)
+{
+    (void)state;
+    enum { CZ = 6, CY = 4, CX = 5, CELLS = CY * CX, BAD = 4 };
+    char path[512];
+    snprintf(path, sizeof path, "%s", fm_test_tmp_path("shard_chunks.nc"));
+    int nc, dz, dy, dx, vy, vx, vv;
+    NC_CHECK(nc_create(path, NC_CLOBBER | NC_NETCDF4, &nc));
+    NC_CHECK(nc_def_dim(nc, "Z", CZ, &dz));
+    NC_CHECK(nc_def_dim(nc, "LAT", CY, &dy));
+    NC_CHECK(nc_def_dim(nc, "LON", CX, &dx));
+    def_axis(nc, "LAT", dy, "degrees_north", NULL, &vy);
+    def_axis(nc, "LON", dx, "degrees_east", NULL, &vx);
+    int dims[3] = {dz, dy, dx};
+    NC_CHECK(nc_def_var(nc, "V", NC_FLOAT, 3, dims, &vv));
+    size_t chunk[3] = {1, CY, CX};
+    NC_CHECK(nc_def_var_chunking(nc, vv, NC_CHUNKED, chunk));
+    NC_CHECK(nc_def_var_fletcher32(nc, vv, NC_FLETCHER32));
+    NC_CHECK(nc_enddef(nc));
+    double y[CY] = {-45, -15, 15, 45}, x[CX] = {0, 72, 144, 216, 288};
+    NC_CHECK(nc_put_var_double(nc, vy, y));
+    NC_CHECK(nc_put_var_double(nc, vx, x));
+    float v[CZ * CELLS];
+    for (int i = 0; i < CZ * CELLS; i++)
+        v[i] = 1000.0f * (float)(i / CELLS) + (float)(i % CELLS) + 0.5f;
+    NC_CHECK(nc_put_var_float(nc, vv, v));
+    NC_CHECK(nc_close(nc));
+
+    /* Level BAD's chunk is its CELLS floats as they are (no compression):
+     * find them in the file and change one byte. */
+    size_t size;
+    unsigned char *bytes = (unsigned char *)fm_test_read_file(path, &size);
+    const unsigned char *level = (const unsigned char *)(v + BAD * CELLS);
+    size_t at = SIZE_MAX, found = 0;
+    for (size_t i = 0; i + sizeof(float) * CELLS <= size; i++)
+        if (!memcmp(bytes + i, level, sizeof(float) * CELLS)) {
+            at = i;
+            found++;
+        }
+    assert_int_equal(found, 1);
+    bytes[at + 2 * sizeof(float) + 1] ^= 0x40;
+    fm_test_write_file(path, bytes, size);
+    free(bytes);
+
+    fm_error err = {0};
+    fm_read_options opts = {"lat,lon", "V", 0};
+    fm_dataset *ds = NULL;
+    FM_ASSERT_FAILS(fm_data_read(path, NULL, &opts, &ds, &err), &err, FM_ERR_FORMAT, "cannot read variable V");
+    /* 3 processes: levels 0-1, 2-3 read; 4-5 holds the damage */
+    for (int s = 0; s < 2; s++) {
+        FM_ASSERT_OK(fm_data_read_shard(path, NULL, &opts, s, 3, &ds, &err), &err);
+        assert_int_equal(ds->rows, 2 * CELLS);
+        for (size_t r = 0; r < ds->rows; r++) {
+            assert_int_equal(ds->grid_index[r], (size_t)s * 2 * CELLS + r);
+            assert_true(ds->y[r] == v[ds->grid_index[r]]);
+        }
+        fm_dataset_free(ds);
+    }
+    FM_ASSERT_FAILS(fm_data_read_shard(path, NULL, &opts, 2, 3, &ds, &err), &err, FM_ERR_FORMAT,
+                    "cannot read variable V");
+    assert_null(ds);
+    /* 6 processes: one level each; only level BAD's fails */
+    for (int s = 0; s < CZ; s++) {
+        fm_status st = fm_data_read_shard(path, NULL, &opts, s, CZ, &ds, &err);
+        assert_int_equal(st, s == BAD ? FM_ERR_FORMAT : FM_OK);
+        fm_dataset_free(ds);
+        ds = NULL;
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -560,6 +1007,9 @@ int main(void)
         cmocka_unit_test(test_netcdf_predictions_on_the_same_grid),
         cmocka_unit_test(test_segy_round_trip_and_windows),
         cmocka_unit_test(test_sine_activation_and_siren_init),
+        cmocka_unit_test(test_netcdf_shards_are_grid_blocks),
+        cmocka_unit_test(test_netcdf_empty_grid_block_fails),
+        cmocka_unit_test(test_netcdf_shard_reads_only_its_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -315,14 +315,20 @@ fm_status fm_shard_range(const char *path, size_t total, int shard, int n_shards
     return FM_OK;
 }
 
+/* How a format is shared among processes (docs/scaling.md). */
+typedef enum shard_kind {
+    SHARD_ROWS = 0, /* CSV, NPY, IDX: the reader reads a block of file rows */
+    SHARD_GRID,     /* NetCDF: the reader reads a block of the grid's outermost dimension */
+    SHARD_CUT       /* SEG-Y: the reader reads everything; the block of its rows is kept */
+} shard_kind;
+
 /* Which part of a file a read keeps: shard `index` of `count` (count 1: all).
  * first_row receives the file row the kept block starts at, for formats read
- * by blocks of file rows (CSV, NPY, IDX); whole-file formats leave it
- * unchanged and are cut afterwards. */
+ * by blocks of file rows (SHARD_ROWS); the others leave it unchanged. */
 typedef struct shard_spec {
     int index, count;
     size_t first_row;
-    int cut_after; /* 1: the reader read everything; keep the block of its rows */
+    shard_kind kind;
 } shard_spec;
 
 /* Read one file with a selection. IDX inputs are scaled to [0, 1] (pixels)
@@ -338,15 +344,20 @@ static fm_status read_one(const char *path, const char *inputs, const char *targ
                                  err);
     if (bad_rows)
         *bad_rows = NULL;
-    /* NetCDF cells and SEG-Y samples become rows only after fill values are
-     * left out: these readers read the whole selection and the block of its
-     * rows is kept afterwards (docs/scaling.md). */
-    if (format == FORMAT_NETCDF || format == FORMAT_SEGY)
-        shard->cut_after = 1;
-    if (format == FORMAT_NETCDF)
-        return fm_netcdf_read(path, inputs, targets, out, err);
-    if (format == FORMAT_SEGY)
+    /* NetCDF cells become rows only after fill values are left out, so a
+     * process cannot seek to a block of rows; it reads a block of the grid
+     * instead (a contiguous range of the outermost dimension), and the
+     * blocks of all processes still concatenate to the rows of one reading
+     * everything. SEG-Y reads the whole selection and keeps the block of its
+     * rows afterwards (docs/scaling.md). */
+    if (format == FORMAT_NETCDF) {
+        shard->kind = SHARD_GRID;
+        return fm_netcdf_read_shard(path, inputs, targets, shard->index, shard->count, out, err);
+    }
+    if (format == FORMAT_SEGY) {
+        shard->kind = SHARD_CUT;
         return fm_segy_read(path, inputs, targets, out, err);
+    }
     if (format == FORMAT_UNKNOWN)
         return fm_fail(err, FM_ERR_ARG,
                        "%s: unknown data format; expected a name ending in .csv, .npy, .idx, .idx.gz, "
@@ -398,10 +409,10 @@ static fm_status read_pair(const char *path, const char *target_path, const fm_r
     if (status == FM_OK)
         status = read_one(target_path, NULL, NULL, 1, policy, &target_shard, &targets, &bad_targets, err);
     /* Both files are cut alike only when both are read the same way. */
-    if (status == FM_OK && shard->count > 1 && shard->cut_after != target_shard.cut_after)
+    if (status == FM_OK && shard->count > 1 && shard->kind != target_shard.kind)
         status = fm_fail(err, FM_ERR_ARG,
                          "%s and %s: with several processes, inputs and targets must both be tables (CSV, NPY, "
-                         "IDX) or both grids",
+                         "IDX), both NetCDF grids or both SEG-Y",
                          path, target_path);
     if (status == FM_OK && inputs->rows != targets->rows)
         status = fm_fail(err, FM_ERR_FORMAT, "%s has %zu rows but %s has %zu: they must match row for row",
@@ -600,7 +611,7 @@ fm_status fm_data_read_shard(const char *path, const char *target_path, const fm
         return fm_fail(err, FM_ERR_ARG, "fm_data_read: path and out must not be NULL");
     if (n_shards < 1 || shard < 0 || shard >= n_shards)
         return fm_fail(err, FM_ERR_ARG, "fm_data_read_shard: shard %d of %d does not exist", shard, n_shards);
-    shard_spec spec = {shard, n_shards, 0, 0};
+    shard_spec spec = {shard, n_shards, 0, SHARD_ROWS};
     char *base = NULL;
     fm_holdout holdout;
     int part;
@@ -625,7 +636,7 @@ fm_status fm_data_read_shard(const char *path, const char *target_path, const fm
     }
     if (st == FM_OK)
         st = read_plain(file, target_path, &plain, &spec, out, err);
-    if (st != FM_OK && n_shards > 1 && !spec.cut_after && spec.first_row > 0) {
+    if (st != FM_OK && n_shards > 1 && spec.kind == SHARD_ROWS && spec.first_row > 0) {
         char message[sizeof err->message];
         snprintf(message, sizeof message, "%s", err ? err->message : "");
         st = fm_fail(err, st, "%s (row numbers count from file row %zu, where this process's share begins)", message,
@@ -633,7 +644,10 @@ fm_status fm_data_read_shard(const char *path, const char *target_path, const fm
     }
     if (st == FM_OK && enc && !fm_encoding_is_identity(enc))
         st = encode_inputs(*out, enc, file, err);
-    if (st == FM_OK && n_shards > 1 && !spec.cut_after) {
+    /* A grid block's rows (SHARD_GRID) keep row_offset 0: how many valid
+     * cells the blocks before it hold is known only to the processes that
+     * read them (fm_collective_rows places the shard; fathom train does). */
+    if (st == FM_OK && n_shards > 1 && spec.kind == SHARD_ROWS) {
         /* Rows numbered from the file row the block starts at: the numbering
          * of the whole file only when no row before was skipped, which this
          * process cannot know. */
@@ -647,13 +661,20 @@ fm_status fm_data_read_shard(const char *path, const char *target_path, const fm
     if (st == FM_OK && part >= 0) {
         fm_dataset *kept = NULL;
         st = fm_dataset_split_holdout(*out, &holdout, part == 0 ? &kept : NULL, part == 1 ? &kept : NULL, err);
-        if (st == FM_OK && kept->rows == 0)
+        /* A grid block's part says whose block: other processes may hold
+         * rows of it. */
+        if (st == FM_OK && kept->rows == 0 && (n_shards == 1 || spec.kind != SHARD_GRID))
             st = fm_fail(err, FM_ERR_ARG, "%s: the %s part of split %s has no rows", path, part ? "test" : "train",
                          path + strlen(file) + 1);
+        else if (st == FM_OK && kept->rows == 0)
+            st = fm_fail(err, FM_ERR_ARG,
+                         "%s: the %s part of split %s has no rows in the block of process %d of %d (use fewer "
+                         "processes)",
+                         path, part ? "test" : "train", path + strlen(file) + 1, shard, n_shards);
         fm_dataset_free(*out);
         *out = kept;
     }
-    if (st == FM_OK && n_shards > 1 && spec.cut_after) {
+    if (st == FM_OK && n_shards > 1 && spec.kind == SHARD_CUT) {
         size_t begin, end;
         st = fm_shard_range(path, (*out)->rows, shard, n_shards, &begin, &end, err);
         if (st == FM_OK)

@@ -96,6 +96,17 @@ void fm_free_names(char **names, int n);
  * fm_data_read). Every row gets its grid index and longitude. */
 fm_status fm_netcdf_read(const char *path, const char *inputs, const char *targets, fm_dataset **out,
                          fm_error *err);
+/* fm_netcdf_read of one shard's block of the grid: the indices of the first
+ * target's outermost dimension are cut into n_shards nearly equal contiguous
+ * ranges (the first len % n_shards one longer) and shard `shard` reads its
+ * range of every grid variable (nc_get_vara hyperslabs), holding only those
+ * cells; coordinate axes are read whole. Rows, grid indices (of the whole
+ * variable) and longitudes are those of fm_netcdf_read's rows from the block,
+ * in the same order, so shards 0..n_shards-1 concatenate to its result. A
+ * shard whose range is empty (fewer indices than shards) or holds no valid
+ * cell is FM_ERR_ARG naming the process and its range. */
+fm_status fm_netcdf_read_shard(const char *path, const char *inputs, const char *targets, int shard, int n_shards,
+                               fm_dataset **out, fm_error *err);
 
 /* SEG-Y: one row per trace sample (see fm_data_read); grid index
  * trace * n_samples + sample. `targets` must be blank. */

@@ -169,17 +169,19 @@ static void describe_dims(const grid *g, char *buf, size_t size)
 
 /* ------------------------------------------------------------ reading values */
 
-/* Values of a numeric variable as double, with valid[i] = 0 where the value
+/* Values of a numeric variable as double over the hyperslab start/count (n
+ * cells); valid[i] is cleared (and left as it was otherwise) where the value
  * equals its _FillValue or one of its missing_values (compared in the
- * variable's own type, as netCDF writes them), or is NaN. Without a
- * _FillValue attribute netCDF's default fill for the type marks unwritten
- * cells. scale_factor and add_offset are applied. */
+ * variable's own type, as netCDF writes them), or is NaN, so that one mask
+ * gathers the cells where every variable read is valid without a mask per
+ * variable. Without a _FillValue attribute netCDF's default fill for the type
+ * marks unwritten cells. scale_factor and add_offset are applied. */
 #define READ_TYPED(ctype, getter, getatt, default_fill)                                                     \
     do {                                                                                                    \
         ctype *buf = fm_alloc_array(n, sizeof *buf); /* NOLINT(bugprone-macro-parentheses): ctype is a type */ \
         if (!buf)                                                                                           \
             return fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %s (%zu values)", path, name, n);     \
-        int get_rc = getter(ncid, varid, buf);                                                              \
+        int get_rc = getter(ncid, varid, start, count, buf);                                                \
         if (get_rc != NC_NOERR) {                                                                           \
             free(buf);                                                                                      \
             return fm_fail(err, FM_ERR_FORMAT, "%s: cannot read variable %s (is the file truncated?): %s",  \
@@ -203,31 +205,31 @@ static void describe_dims(const grid *g, char *buf, size_t size)
             int ok = v == v;                                                                                \
             for (int f = 0; f < n_fills; f++)                                                               \
                 ok &= v != fills[f];                                                                        \
-            valid[i] = (unsigned char)ok;                                                                   \
+            valid[i] &= (unsigned char)ok;                                                                  \
             values[i] = (double)v;                                                                          \
         }                                                                                                   \
         free(buf);                                                                                          \
     } while (0)
 
-static fm_status read_values(int ncid, int varid, const char *path, const char *name, size_t n, double *values,
-                             unsigned char *valid, fm_error *err)
+static fm_status read_values(int ncid, int varid, const char *path, const char *name, const size_t *start,
+                             const size_t *count, size_t n, double *values, unsigned char *valid, fm_error *err)
 {
     nc_type type;
     int rc = nc_inq_vartype(ncid, varid, &type);
     if (rc != NC_NOERR)
         return nc_fail(err, path, name, rc);
     switch (type) {
-    case NC_FLOAT: READ_TYPED(float, nc_get_var_float, nc_get_att_float, NC_FILL_FLOAT); break;
-    case NC_DOUBLE: READ_TYPED(double, nc_get_var_double, nc_get_att_double, NC_FILL_DOUBLE); break;
-    case NC_BYTE: READ_TYPED(signed char, nc_get_var_schar, nc_get_att_schar, NC_FILL_BYTE); break;
-    case NC_SHORT: READ_TYPED(short, nc_get_var_short, nc_get_att_short, NC_FILL_SHORT); break;
-    case NC_INT: READ_TYPED(int, nc_get_var_int, nc_get_att_int, NC_FILL_INT); break;
-    case NC_UBYTE: READ_TYPED(unsigned char, nc_get_var_uchar, nc_get_att_uchar, NC_FILL_UBYTE); break;
-    case NC_USHORT: READ_TYPED(unsigned short, nc_get_var_ushort, nc_get_att_ushort, NC_FILL_USHORT); break;
-    case NC_UINT: READ_TYPED(unsigned int, nc_get_var_uint, nc_get_att_uint, NC_FILL_UINT); break;
-    case NC_INT64: READ_TYPED(long long, nc_get_var_longlong, nc_get_att_longlong, NC_FILL_INT64); break;
+    case NC_FLOAT: READ_TYPED(float, nc_get_vara_float, nc_get_att_float, NC_FILL_FLOAT); break;
+    case NC_DOUBLE: READ_TYPED(double, nc_get_vara_double, nc_get_att_double, NC_FILL_DOUBLE); break;
+    case NC_BYTE: READ_TYPED(signed char, nc_get_vara_schar, nc_get_att_schar, NC_FILL_BYTE); break;
+    case NC_SHORT: READ_TYPED(short, nc_get_vara_short, nc_get_att_short, NC_FILL_SHORT); break;
+    case NC_INT: READ_TYPED(int, nc_get_vara_int, nc_get_att_int, NC_FILL_INT); break;
+    case NC_UBYTE: READ_TYPED(unsigned char, nc_get_vara_uchar, nc_get_att_uchar, NC_FILL_UBYTE); break;
+    case NC_USHORT: READ_TYPED(unsigned short, nc_get_vara_ushort, nc_get_att_ushort, NC_FILL_USHORT); break;
+    case NC_UINT: READ_TYPED(unsigned int, nc_get_vara_uint, nc_get_att_uint, NC_FILL_UINT); break;
+    case NC_INT64: READ_TYPED(long long, nc_get_vara_longlong, nc_get_att_longlong, NC_FILL_INT64); break;
     case NC_UINT64:
-        READ_TYPED(unsigned long long, nc_get_var_ulonglong, nc_get_att_ulonglong, NC_FILL_UINT64);
+        READ_TYPED(unsigned long long, nc_get_vara_ulonglong, nc_get_att_ulonglong, NC_FILL_UINT64);
         break;
     default: return fm_fail(err, FM_ERR_FORMAT, "%s: variable %s is not numeric", path, name);
     }
@@ -598,8 +600,7 @@ typedef struct input_item {
     const char *name;
     int axis;          /* >= 0: an axis of the grid */
     int varid;         /* >= 0: a variable on the grid */
-    double *values;    /* the variable's values (cells) or the axis values (len) */
-    unsigned char *valid;
+    double *values;    /* the variable's values (the block's cells) or the axis values (len) */
 } input_item;
 
 static int split_list(char *text, char **items, int max)
@@ -695,10 +696,28 @@ static fm_status resolve_input(grid *g, const char *target, input_item *item, fm
                    g->path, item->name, target, dims, vars);
 }
 
+/* The block [*first, *last) of n indices that shard `shard` of `n_shards`
+ * reads: nearly equal contiguous ranges in order, the first n % n_shards one
+ * index longer (as fm_shard_range cuts rows). Empty when n < n_shards. */
+static void outer_block(size_t n, int shard, int n_shards, size_t *first, size_t *last)
+{
+    size_t base = n / (size_t)n_shards, extra = n % (size_t)n_shards, k = (size_t)shard;
+    *first = k * base + (k < extra ? k : extra);
+    *last = *first + base + (k < extra ? 1 : 0);
+}
+
 fm_status fm_netcdf_read(const char *path, const char *inputs, const char *targets, fm_dataset **out,
                          fm_error *err)
 {
+    return fm_netcdf_read_shard(path, inputs, targets, 0, 1, out, err);
+}
+
+fm_status fm_netcdf_read_shard(const char *path, const char *inputs, const char *targets, int shard, int n_shards,
+                               fm_dataset **out, fm_error *err)
+{
     *out = NULL;
+    if (n_shards < 1 || shard < 0 || shard >= n_shards)
+        return fm_fail(err, FM_ERR_ARG, "%s: shard %d of %d does not exist", path, shard, n_shards);
     grid g;
     fm_status st = grid_open(path, &g, err);
     if (st != FM_OK)
@@ -708,11 +727,9 @@ fm_status fm_netcdf_read(const char *path, const char *inputs, const char *targe
     char *in_names[MAX_ITEMS], *out_names[MAX_ITEMS];
     input_item items[MAX_ITEMS];
     double *target_values[MAX_ITEMS];
-    unsigned char *target_valid[MAX_ITEMS];
     int n_in = 0, n_out = 0, target_ids[MAX_ITEMS];
     memset(items, 0, sizeof items);
     memset(target_values, 0, sizeof target_values);
-    memset(target_valid, 0, sizeof target_valid);
     unsigned char *valid = NULL;
     fm_dataset *ds = NULL;
     if (!input_text || !target_text) {
@@ -772,38 +789,58 @@ fm_status fm_netcdf_read(const char *path, const char *inputs, const char *targe
             }
     }
 
-    valid = fm_alloc_array(g.cells, 1);
-    if (!valid) {
-        st = fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %zu cells", path, g.cells);
+    /* This shard's block: indices [first, last) of the outermost dimension,
+     * every index of the others, i.e. the cells [first * inner, last * inner)
+     * of the row-major order. Only these cells are read and held (the point
+     * of sharding a grid that does not fit one machine); the 1-D coordinate
+     * axes were read whole above. */
+    const axis *outer = &g.axes[0];
+    size_t first, last;
+    outer_block(outer->len, shard, n_shards, &first, &last);
+    if (first == last) {
+        st = fm_fail(err, FM_ERR_ARG,
+                     "%s: %s is cut into blocks of its outermost dimension %s, which has %zu indices, fewer than "
+                     "the %d processes that share it: process %d has no block to read (use at most %zu "
+                     "processes)",
+                     path, out_names[0], outer->name, outer->len, n_shards, shard, outer->len);
         goto done;
     }
-    memset(valid, 1, g.cells);
+    const size_t inner = g.cells / outer->len, cell0 = first * inner, cells = (last - first) * inner;
+    size_t start[NC_MAX_VAR_DIMS], count[NC_MAX_VAR_DIMS];
+    for (int d = 0; d < g.ndims; d++) {
+        start[d] = 0;
+        count[d] = g.axes[d].len;
+    }
+    start[0] = first;
+    count[0] = last - first;
+
+    valid = fm_alloc_array(cells, 1);
+    if (!valid) {
+        st = fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %zu cells", path, cells);
+        goto done;
+    }
+    memset(valid, 1, cells);
     for (int t = 0; t < n_out; t++) {
-        target_values[t] = fm_alloc_array(g.cells, sizeof *target_values[t]);
-        target_valid[t] = fm_alloc_array(g.cells, 1);
-        if (!target_values[t] || !target_valid[t]) {
-            st = fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %zu cells", path, g.cells);
+        target_values[t] = fm_alloc_array(cells, sizeof *target_values[t]);
+        if (!target_values[t]) {
+            st = fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %zu cells", path, cells);
             goto done;
         }
-        if ((st = read_values(g.ncid, target_ids[t], path, out_names[t], g.cells, target_values[t], target_valid[t],
-                              err)) != FM_OK)
+        if ((st = read_values(g.ncid, target_ids[t], path, out_names[t], start, count, cells, target_values[t],
+                              valid, err)) != FM_OK)
             goto done;
-        for (size_t c = 0; c < g.cells; c++)
-            valid[c] &= target_valid[t][c];
     }
     for (int i = 0; i < n_in; i++) {
         input_item *it = &items[i];
         if (it->varid >= 0) {
-            it->values = fm_alloc_array(g.cells, sizeof *it->values);
-            it->valid = fm_alloc_array(g.cells, 1);
-            if (!it->values || !it->valid) {
-                st = fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %zu cells", path, g.cells);
+            it->values = fm_alloc_array(cells, sizeof *it->values);
+            if (!it->values) {
+                st = fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %zu cells", path, cells);
                 goto done;
             }
-            if ((st = read_values(g.ncid, it->varid, path, it->name, g.cells, it->values, it->valid, err)) != FM_OK)
+            if ((st = read_values(g.ncid, it->varid, path, it->name, start, count, cells, it->values, valid, err)) !=
+                FM_OK)
                 goto done;
-            for (size_t c = 0; c < g.cells; c++)
-                valid[c] &= it->valid[c];
         } else {
             const axis *ax = &g.axes[it->axis];
             it->values = fm_alloc_array(ax->len, sizeof *it->values);
@@ -816,23 +853,33 @@ fm_status fm_netcdf_read(const char *path, const char *inputs, const char *targe
                 goto done;
         }
     }
-    /* Strides of the row-major index, and the duplicated longitude column. */
+    /* Strides of the row-major index, and the duplicated longitude column.
+     * Cell c of the block is cell cell0 + c of the whole variable: axis
+     * positions, grid indices and longitudes are those of the whole. */
     size_t stride[NC_MAX_VAR_DIMS];
     stride[g.ndims - 1] = 1;
     for (int d = g.ndims - 2; d >= 0; d--)
         stride[d] = stride[d + 1] * g.axes[d + 1].len;
     if (g.drop_last_lon) {
-        size_t last = g.axes[g.lon_axis].len - 1;
-        for (size_t c = 0; c < g.cells; c++)
-            if ((c / stride[g.lon_axis]) % g.axes[g.lon_axis].len == last)
+        size_t last_lon = g.axes[g.lon_axis].len - 1;
+        for (size_t c = 0; c < cells; c++)
+            if (((cell0 + c) / stride[g.lon_axis]) % g.axes[g.lon_axis].len == last_lon)
                 valid[c] = 0;
     }
     size_t rows = 0;
-    for (size_t c = 0; c < g.cells; c++)
+    for (size_t c = 0; c < cells; c++)
         rows += valid[c];
-    if (rows == 0) {
+    if (rows == 0 && n_shards == 1) {
         st = fm_fail(err, FM_ERR_FORMAT, "%s: all %zu cells of %s are fill values or missing: no samples", path,
                      g.cells, out_names[0]);
+        goto done;
+    }
+    if (rows == 0) {
+        st = fm_fail(err, FM_ERR_ARG,
+                     "%s: the block of %s that process %d of %d reads (%s indices %zu to %zu of %zu) holds no valid "
+                     "cell (only fill or missing values, or the repeated longitude column): no samples for this "
+                     "process (use fewer processes, or check the grid)",
+                     path, out_names[0], shard, n_shards, outer->name, first, last - 1, outer->len);
         goto done;
     }
     if ((st = fm_dataset_alloc(rows, n_in, n_out, &ds, err)) != FM_OK)
@@ -845,32 +892,38 @@ fm_status fm_netcdf_read(const char *path, const char *inputs, const char *targe
         goto done;
     }
     size_t r = 0;
-    for (size_t c = 0; c < g.cells; c++) {
+    for (size_t c = 0; c < cells; c++) {
         if (!valid[c])
             continue;
+        const size_t cell = cell0 + c;
         float *x = ds->x + r * (size_t)n_in;
         for (int i = 0; i < n_in; i++) {
             const input_item *it = &items[i];
-            x[i] = (float)(it->axis >= 0 ? it->values[(c / stride[it->axis]) % g.axes[it->axis].len] : it->values[c]);
+            x[i] = (float)(it->axis >= 0 ? it->values[(cell / stride[it->axis]) % g.axes[it->axis].len]
+                                         : it->values[c]);
         }
         for (int t = 0; t < n_out; t++)
             ds->y[r * (size_t)n_out + (size_t)t] = (float)target_values[t][c];
-        ds->grid_index[r] = (uint64_t)c;
+        ds->grid_index[r] = (uint64_t)cell;
         if (ds->lon)
-            ds->lon[r] = g.axes[g.lon_axis].values[(c / stride[g.lon_axis]) % g.axes[g.lon_axis].len];
+            ds->lon[r] = g.axes[g.lon_axis].values[(cell / stride[g.lon_axis]) % g.axes[g.lon_axis].len];
         r++;
     }
-    ds->skipped = g.cells - rows;
+    ds->skipped = cells - rows;
+    /* Samples are named by their grid cell too: a shard's sample numbers
+     * count within its block, the cell index within the whole variable. */
     for (size_t i = 0; i < rows * (size_t)n_in; i++)
         if (!isfinite(ds->x[i])) {
-            st = fm_fail(err, FM_ERR_FORMAT, "%s: input %s of sample %zu is beyond the float range", path,
-                         in_names[i % (size_t)n_in], i / (size_t)n_in);
+            st = fm_fail(err, FM_ERR_FORMAT, "%s: input %s of sample %zu (grid cell %llu) is beyond the float range",
+                         path, in_names[i % (size_t)n_in], i / (size_t)n_in,
+                         (unsigned long long)ds->grid_index[i / (size_t)n_in]);
             goto done;
         }
     for (size_t i = 0; i < rows * (size_t)n_out; i++)
         if (!isfinite(ds->y[i])) {
-            st = fm_fail(err, FM_ERR_FORMAT, "%s: %s of sample %zu is beyond the float range", path,
-                         out_names[i % (size_t)n_out], i / (size_t)n_out);
+            st = fm_fail(err, FM_ERR_FORMAT, "%s: %s of sample %zu (grid cell %llu) is beyond the float range", path,
+                         out_names[i % (size_t)n_out], i / (size_t)n_out,
+                         (unsigned long long)ds->grid_index[i / (size_t)n_out]);
             goto done;
         }
     *out = ds;
@@ -878,14 +931,10 @@ fm_status fm_netcdf_read(const char *path, const char *inputs, const char *targe
 
 done:
     fm_dataset_free(ds);
-    for (int i = 0; i < n_in; i++) {
+    for (int i = 0; i < n_in; i++)
         free(items[i].values);
-        free(items[i].valid);
-    }
-    for (int t = 0; t < n_out; t++) {
+    for (int t = 0; t < n_out; t++)
         free(target_values[t]);
-        free(target_valid[t]);
-    }
     free(valid);
     free(input_text);
     free(target_text);

@@ -387,6 +387,43 @@ static void test_measured_step_equals_plain_step(void **state)
     free(old);
 }
 
+/* A single sample goes through a matrix-vector product (cblas_sgemv) instead
+ * of a one-row GEMM: the same values up to the order of the float sums. The
+ * rounding of a sum of n terms grows like sqrt(n) eps |terms| in practice
+ * (~1e-6 relative here) and at worst like n eps; the 1e-4 asserted is far
+ * above the first and far below what a wrong row, a lost bias or transposed
+ * weights give (differences of order 1). */
+static void test_single_sample_matches_batch(void **state)
+{
+    (void)state;
+    fm_error err;
+    fm_layer_spec specs[3] = {layer(300, FM_ACT_TANH, FM_INIT_LECUN), layer(200, FM_ACT_SELU, FM_INIT_LECUN),
+                              layer(5, FM_ACT_LINEAR, FM_INIT_LECUN)};
+    fm_net *net;
+    FM_ASSERT_OK(fm_net_create(784, specs, 3, 6, &net, &err), &err);
+    enum { B = 9, N_IN = 784 };
+    float *x = malloc(sizeof(float) * B * N_IN);
+    assert_non_null(x);
+    fm_rng rng;
+    fm_rng_seed(&rng, 17);
+    fm_rng_normal_fill(&rng, x, B * N_IN, 0.0, 1.0);
+    for (int l = 0; l < 3; l++) /* biases that matter (the initialiser leaves them 0) */
+        fm_rng_normal_fill(&rng, fm_net_bias(net, l), (size_t)specs[l].n_out, 0.0, 0.5);
+    float batch_out[B * 5];
+    FM_ASSERT_OK(fm_net_forward(net, x, B, 0, &err), &err);
+    memcpy(batch_out, fm_net_output(net), sizeof batch_out);
+    for (int r = 0; r < B; r++) {
+        FM_ASSERT_OK(fm_net_forward(net, x + r * N_IN, 1, 0, &err), &err);
+        for (int c = 0; c < 5; c++) {
+            double one = fm_net_output(net)[c], many = batch_out[r * 5 + c];
+            if (fabs(one - many) > 1e-4 * (1.0 + fabs(many)))
+                fail_msg("sample %d output %d: alone %.9g, in a batch %.9g", r, c, one, many);
+        }
+    }
+    free(x);
+    fm_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_probe_with_loss_matches_manual_steps),
         cmocka_unit_test(test_fused_sgd_step_matches_separate_step),
         cmocka_unit_test(test_measured_step_equals_plain_step),
+        cmocka_unit_test(test_single_sample_matches_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -245,8 +245,15 @@ fm_status fm_net_forward(fm_net *net, const float *x, int batch, int training, f
         size_t count = (size_t)batch * (size_t)s->n_out;
         /* z = b broadcast over rows, then z += in [B][n_in] . W^T [n_in][n_out]. */
         broadcast_rows(s->z, b, batch, s->n_out);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, s->n_out, s->n_in, 1.0f, in, s->n_in, w,
-                    s->n_in, 1.0f, s->z, s->n_out);
+        if (batch == 1)
+            /* One sample is a matrix-vector product, which streams W once and is
+             * memory-bound: OpenBLAS splits sgemv across its threads (61 us for
+             * the 784-512x4-10 network on 2 threads, docs/benchmarks.md) but runs
+             * an sgemm with one row on one thread (166 us). */
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, s->n_out, s->n_in, 1.0f, w, s->n_in, in, 1, 1.0f, s->z, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, s->n_out, s->n_in, 1.0f, in, s->n_in, w,
+                        s->n_in, 1.0f, s->z, s->n_out);
         if (spec->act.kind == FM_ACT_SOFTMAX)
             fm_softmax_rows(s->z, s->a, (size_t)batch, (size_t)s->n_out);
         else if (s->a != s->z)

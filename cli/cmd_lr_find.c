@@ -4,6 +4,7 @@
  * rate shows where training is fastest and where it blows up. The data,
  * network and optimiser options are those of fathom train. */
 #include "cli.h"
+#include "model_options.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -56,40 +57,17 @@ static void usage(FILE *out)
 }
 
 typedef struct lr_args {
-    const char *data, *target_data, *inputs, *targets, *from, *layers, *act, *init, *output_act, *loss, *optimizer,
-        *out;
-    double momentum, weight_decay, clip_norm, lr_min, lr_max;
-    int have_weight_decay, nesterov, skip_bad;
-    long classes, batch, threads, steps;
-    unsigned long long seed;
+    cli_model_args common; /* data, network and optimiser, as fathom train */
+    const char *out;
+    double lr_min, lr_max;
+    long steps;
 } lr_args;
 
 static int parse_args(int argc, char **argv, lr_args *a)
 {
-    enum { O_DATA = 256, O_TARGET_DATA, O_INPUTS, O_TARGETS, O_SKIP_BAD, O_CLASSES, O_LAYERS, O_ACT, O_INIT,
-           O_OUTPUT_ACT, O_FROM, O_LOSS, O_OPTIMIZER, O_MOMENTUM, O_NESTEROV, O_WEIGHT_DECAY, O_CLIP, O_BATCH,
-           O_SEED, O_THREADS, O_STEPS, O_LR_MIN, O_LR_MAX, O_OUT, O_HELP };
+    enum { O_STEPS = CLI_MODEL_OPTION_END, O_LR_MIN, O_LR_MAX, O_OUT, O_HELP };
     static const struct option options[] = {
-        {"data", required_argument, 0, O_DATA},
-        {"target-data", required_argument, 0, O_TARGET_DATA},
-        {"inputs", required_argument, 0, O_INPUTS},
-        {"targets", required_argument, 0, O_TARGETS},
-        {"skip-bad-rows", no_argument, 0, O_SKIP_BAD},
-        {"classes", required_argument, 0, O_CLASSES},
-        {"layers", required_argument, 0, O_LAYERS},
-        {"act", required_argument, 0, O_ACT},
-        {"init", required_argument, 0, O_INIT},
-        {"output-act", required_argument, 0, O_OUTPUT_ACT},
-        {"from", required_argument, 0, O_FROM},
-        {"loss", required_argument, 0, O_LOSS},
-        {"optimizer", required_argument, 0, O_OPTIMIZER},
-        {"momentum", required_argument, 0, O_MOMENTUM},
-        {"nesterov", no_argument, 0, O_NESTEROV},
-        {"weight-decay", required_argument, 0, O_WEIGHT_DECAY},
-        {"clip-norm", required_argument, 0, O_CLIP},
-        {"batch", required_argument, 0, O_BATCH},
-        {"seed", required_argument, 0, O_SEED},
-        {"threads", required_argument, 0, O_THREADS},
+        CLI_MODEL_OPTIONS,
         {"steps", required_argument, 0, O_STEPS},
         {"lr-min", required_argument, 0, O_LR_MIN},
         {"lr-max", required_argument, 0, O_LR_MAX},
@@ -98,59 +76,21 @@ static int parse_args(int argc, char **argv, lr_args *a)
         {0, 0, 0, 0},
     };
     memset(a, 0, sizeof *a);
-    a->batch = 32;
-    a->seed = 1;
+    cli_model_args_init(&a->common);
     a->steps = 200;
     a->lr_min = 1e-6;
     a->lr_max = 10.0;
-    a->optimizer = "sgd";
     opterr = 0;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        int shared_rc;
+        if (cli_model_option(COMMAND, c, optarg, &a->common, &shared_rc)) {
+            if (shared_rc != 0)
+                return shared_rc;
+            continue;
+        }
         switch (c) {
-        case O_DATA: a->data = optarg; break;
-        case O_TARGET_DATA: a->target_data = optarg; break;
-        case O_INPUTS: a->inputs = optarg; break;
-        case O_TARGETS: a->targets = optarg; break;
-        case O_SKIP_BAD: a->skip_bad = 1; break;
-        case O_CLASSES:
-            if (!cli_parse_int(optarg, 2, FM_MAX_WIDTH, &a->classes))
-                return cli_usage_error(COMMAND, "--classes \"%s\" must be an integer >= 2", optarg);
-            break;
-        case O_LAYERS: a->layers = optarg; break;
-        case O_ACT: a->act = optarg; break;
-        case O_INIT: a->init = optarg; break;
-        case O_OUTPUT_ACT: a->output_act = optarg; break;
-        case O_FROM: a->from = optarg; break;
-        case O_LOSS: a->loss = optarg; break;
-        case O_OPTIMIZER: a->optimizer = optarg; break;
-        case O_MOMENTUM:
-            if (!cli_parse_double(optarg, 0.0, 0.9999, &a->momentum))
-                return cli_usage_error(COMMAND, "--momentum \"%s\" must be a number in [0, 1)", optarg);
-            break;
-        case O_NESTEROV: a->nesterov = 1; break;
-        case O_WEIGHT_DECAY:
-            if (!cli_parse_double(optarg, 0.0, 1e3, &a->weight_decay))
-                return cli_usage_error(COMMAND, "--weight-decay \"%s\" must be a non-negative number", optarg);
-            a->have_weight_decay = 1;
-            break;
-        case O_CLIP:
-            if (!cli_parse_double(optarg, 1e-30, 1e30, &a->clip_norm))
-                return cli_usage_error(COMMAND, "--clip-norm \"%s\" must be a positive number", optarg);
-            break;
-        case O_BATCH:
-            if (!cli_parse_int(optarg, 1, 1 << 20, &a->batch))
-                return cli_usage_error(COMMAND, "--batch \"%s\" must be an integer in 1..%d", optarg, 1 << 20);
-            break;
-        case O_SEED:
-            if (!cli_parse_seed(optarg, &a->seed))
-                return cli_usage_error(COMMAND, "--seed \"%s\" must be an integer in 0..2^64-1", optarg);
-            break;
-        case O_THREADS:
-            if (!cli_parse_int(optarg, 1, 1024, &a->threads))
-                return cli_usage_error(COMMAND, "--threads \"%s\" must be an integer in 1..1024", optarg);
-            break;
         case O_STEPS:
             if (!cli_parse_int(optarg, 10, 10000000, &a->steps))
                 return cli_usage_error(COMMAND, "--steps \"%s\" must be an integer in 10..10000000", optarg);
@@ -171,13 +111,13 @@ static int parse_args(int argc, char **argv, lr_args *a)
     }
     if (optind < argc)
         return cli_usage_error(COMMAND, "unexpected argument \"%s\"", argv[optind]);
-    if (!a->data)
+    if (!a->common.data)
         return cli_usage_error(COMMAND, "--data is required");
     if (!(a->lr_min < a->lr_max))
         return cli_usage_error(COMMAND, "--lr-min %g must be below --lr-max %g", a->lr_min, a->lr_max);
-    if (a->from && (a->layers || a->act || a->init || a->output_act))
+    if (a->common.from && (a->common.layers || a->common.act || a->common.init || a->common.output_act))
         return cli_usage_error(COMMAND, "--from takes the architecture from the model; drop --layers, --act, --init");
-    if (a->target_data && a->targets)
+    if (a->common.target_data && a->common.targets)
         return cli_usage_error(COMMAND, "give either --targets or --target-data, not both");
     if (a->out) {
         size_t n = strlen(a->out);
@@ -269,7 +209,7 @@ int cmd_lr_find(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (rc != 0)
         return rc < 0 ? EXIT_OK : rc;
-    cli_set_threads((int)a.threads);
+    cli_set_threads((int)a.common.threads);
 
     fm_error err = {FM_OK, ""};
     fm_model *model = NULL;
@@ -281,40 +221,40 @@ int cmd_lr_find(int argc, char **argv)
     fm_loss loss;
     fm_status st = FM_OK;
 
-    if (a.from) {
-        st = fm_model_load(a.from, &model, &err);
-        if (st == FM_OK && a.loss) {
+    if (a.common.from) {
+        st = fm_model_load(a.common.from, &model, &err);
+        if (st == FM_OK && a.common.loss) {
             fm_loss wanted;
-            st = fm_loss_parse(a.loss, &wanted, &err);
+            st = fm_loss_parse(a.common.loss, &wanted, &err);
             if (st == FM_OK && wanted.kind != model->loss.kind)
-                st = fm_error_set(&err, FM_ERR_ARG, "--loss %s differs from the model's loss %s", a.loss,
+                st = fm_error_set(&err, FM_ERR_ARG, "--loss %s differs from the model's loss %s", a.common.loss,
                               fm_loss_name(model->loss.kind));
         }
         if (st == FM_OK)
             loss = model->loss;
     } else {
-        st = fm_loss_parse(a.loss ? a.loss : "mse", &loss, &err);
+        st = fm_loss_parse(a.common.loss ? a.common.loss : "mse", &loss, &err);
     }
     if (st != FM_OK)
         goto done;
 
-    fm_read_options read_opts = {a.inputs, a.targets, a.skip_bad};
-    if (model && !a.target_data)
-        st = cli_read_model_data(model, a.data, NULL, a.inputs, a.targets, 1, a.skip_bad, &data, &err);
+    fm_read_options read_opts = {a.common.inputs, a.common.targets, a.common.skip_bad};
+    if (model && !a.common.target_data)
+        st = cli_read_model_data(model, a.common.data, NULL, a.common.inputs, a.common.targets, 1, a.common.skip_bad, &data, &err);
     else
-        st = fm_data_read(a.data, a.target_data, &read_opts, &data, &err);
+        st = fm_data_read(a.common.data, a.common.target_data, &read_opts, &data, &err);
     if (st != FM_OK)
         goto done;
     if (!data->y || data->n_out == 0) {
-        st = fm_error_set(&err, FM_ERR_ARG, "%s: no target columns (give --targets or --target-data)", a.data);
+        st = fm_error_set(&err, FM_ERR_ARG, "%s: no target columns (give --targets or --target-data)", a.common.data);
         goto done;
     }
     if (data->rows == 0) {
-        st = fm_error_set(&err, FM_ERR_ARG, "%s has no rows", a.data);
+        st = fm_error_set(&err, FM_ERR_ARG, "%s has no rows", a.common.data);
         goto done;
     }
     if (data->skipped)
-        fprintf(stderr, "fathom lr-find: skipped %zu bad rows of %s\n", data->skipped, a.data);
+        fprintf(stderr, "fathom lr-find: skipped %zu bad rows of %s\n", data->skipped, a.common.data);
 
     int classification = loss.kind == FM_LOSS_CROSS_ENTROPY;
     int n_out = data->n_out;
@@ -328,12 +268,12 @@ int cmd_lr_find(int argc, char **argv)
         st = cli_count_classes(data, &classes, &err);
         if (st != FM_OK)
             goto done;
-        if (a.classes && classes > a.classes) {
-            st = fm_error_set(&err, FM_ERR_ARG, "a class label %ld is outside --classes %ld", classes - 1, a.classes);
+        if (a.common.classes && classes > a.common.classes) {
+            st = fm_error_set(&err, FM_ERR_ARG, "a class label %ld is outside --classes %ld", classes - 1, a.common.classes);
             goto done;
         }
-        if (a.classes)
-            classes = a.classes;
+        if (a.common.classes)
+            classes = a.common.classes;
         if (classes < 2) {
             st = fm_error_set(&err, FM_ERR_ARG, "cross_entropy needs at least two classes in the labels");
             goto done;
@@ -345,7 +285,7 @@ int cmd_lr_find(int argc, char **argv)
         net = model->net;
         if (fm_net_n_in(net) != data->n_in || fm_net_n_out(net) != n_out) {
             st = fm_error_set(&err, FM_ERR_ARG, "the data has %d inputs and %d outputs; the model %s has %d and %d",
-                          data->n_in, n_out, a.from, fm_net_n_in(net), fm_net_n_out(net));
+                          data->n_in, n_out, a.common.from, fm_net_n_in(net), fm_net_n_out(net));
             goto done;
         }
         if (model->input_std)
@@ -354,10 +294,10 @@ int cmd_lr_find(int argc, char **argv)
             fm_standardize(model->target_std, data->y, data->rows);
     } else {
         int n_layers = 0;
-        cli_net_options net_opts = {a.layers, a.act, a.init, a.output_act, 0.0, 0, 0, NULL, NULL, NULL, NULL};
+        cli_net_options net_opts = {a.common.layers, a.common.act, a.common.init, a.common.output_act, 0.0, 0, 0, NULL, NULL, NULL, NULL};
         st = cli_build_specs(&net_opts, &loss, n_out, &specs, &n_layers, &err);
         if (st == FM_OK)
-            st = fm_net_create(data->n_in, specs, n_layers, a.seed, &own, &err);
+            st = fm_net_create(data->n_in, specs, n_layers, a.common.seed, &own, &err);
         if (st == FM_OK)
             st = fm_standardizer_fit(data->x, data->rows, data->n_in, &sx, &err);
         if (st == FM_OK && !classification && loss.kind != FM_LOSS_BCE)
@@ -371,21 +311,21 @@ int cmd_lr_find(int argc, char **argv)
     }
 
     fm_optim_kind kind;
-    st = fm_optim_parse_kind(a.optimizer, &kind, &err);
+    st = fm_optim_parse_kind(a.common.optimizer, &kind, &err);
     if (st != FM_OK)
         goto done;
     fm_optim_config oc = fm_optim_config_default(kind);
-    oc.momentum = a.momentum;
-    oc.nesterov = a.nesterov;
-    if (a.have_weight_decay)
-        oc.weight_decay = a.weight_decay;
-    oc.clip_norm = a.clip_norm;
+    oc.momentum = a.common.momentum;
+    oc.nesterov = a.common.nesterov;
+    if (a.common.have_weight_decay)
+        oc.weight_decay = a.common.weight_decay;
+    oc.clip_norm = a.common.clip_norm;
     fm_lr_find_options lo = fm_lr_find_options_default();
     lo.lr_min = a.lr_min;
     lo.lr_max = a.lr_max;
     lo.steps = (int)a.steps;
-    lo.batch = (int)a.batch;
-    lo.seed = a.seed;
+    lo.batch = (int)a.common.batch;
+    lo.seed = a.common.seed;
     lrs = calloc((size_t)a.steps, sizeof *lrs);
     losses = calloc((size_t)a.steps, sizeof *losses);
     smoothed = calloc((size_t)a.steps, sizeof *smoothed);
@@ -402,9 +342,9 @@ int cmd_lr_find(int argc, char **argv)
         printf("%d %s%s", fm_net_layer(net, l)->n_out, act, l + 1 < n_layers ? " -> " : "");
     }
     printf(" (%zu parameters), %s", fm_net_n_params(net), fm_optim_name(kind));
-    if (kind == FM_OPTIM_SGD && a.momentum > 0)
-        printf(" momentum %g", a.momentum);
-    printf(", batch %ld, on %zu rows\n", a.batch, data->rows);
+    if (kind == FM_OPTIM_SGD && a.common.momentum > 0)
+        printf(" momentum %g", a.common.momentum);
+    printf(", batch %ld, on %zu rows\n", a.common.batch, data->rows);
     printf("learning rate from %g to %g over at most %ld steps\n", a.lr_min, a.lr_max, a.steps);
     fflush(stdout);
 

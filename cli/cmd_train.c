@@ -2,6 +2,7 @@
  * load) a network, train it with a live progress line, report the result on
  * the validation data beside the predict-the-mean baseline, save the model. */
 #include "cli.h"
+#include "model_options.h"
 #include "run_log.h"
 
 #include <cjson/cJSON.h>
@@ -85,16 +86,15 @@ static void usage(FILE *out)
 }
 
 typedef struct train_args {
-    const char *data, *target_data, *inputs, *targets, *val_data, *out, *from, *split;
-    const char *layers, *act, *init, *output_act, *loss, *optimizer, *schedule;
-    double val_split, dropout, lr, momentum, beta1, beta2, eps, weight_decay, clip_norm, explode_factor;
+    cli_model_args common; /* data, network and optimiser options shared with lr-find */
+    const char *val_data, *out, *split, *schedule;
+    double val_split, dropout, lr, beta1, beta2, eps, explode_factor;
     long diagnose;
     const char *log, *report;
     const char *checkpoint, *resume;
     long checkpoint_every;
-    int have_lr, have_weight_decay, nesterov, skip_bad, quiet;
-    long classes, batch, epochs, patience, threads;
-    unsigned long long seed;
+    int have_lr, quiet;
+    long epochs, patience;
     int n_act_overrides, n_init_overrides;
     int act_at[MAX_OVERRIDES], init_at[MAX_OVERRIDES];
     const char *act_spec[MAX_OVERRIDES], *init_spec[MAX_OVERRIDES];
@@ -112,51 +112,30 @@ static void on_signal(int sig)
 static int parse_args(int argc, char **argv, train_args *a)
 {
     enum {
-        OPT_DATA = 256, OPT_SPLIT, OPT_TARGET_DATA, OPT_INPUTS, OPT_TARGETS, OPT_VAL_DATA, OPT_VAL_SPLIT, OPT_SKIP_BAD,
-        OPT_LAYERS, OPT_ACT, OPT_INIT, OPT_ACT_AT, OPT_INIT_AT, OPT_OUTPUT_ACT, OPT_DROPOUT, OPT_CLASSES, OPT_FROM,
-        OPT_LOSS, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_NESTEROV, OPT_BETA1, OPT_BETA2, OPT_EPS,
-        OPT_WEIGHT_DECAY, OPT_CLIP, OPT_SCHEDULE, OPT_BATCH, OPT_EPOCHS, OPT_PATIENCE, OPT_SEED, OPT_THREADS,
-        OPT_OUT, OPT_QUIET, OPT_HELP, OPT_DIAGNOSE, OPT_LOG, OPT_EXPLODE, OPT_CHECKPOINT, OPT_CHECKPOINT_EVERY,
-        OPT_RESUME, OPT_REPORT
+        OPT_SPLIT = CLI_MODEL_OPTION_END, OPT_VAL_DATA, OPT_VAL_SPLIT, OPT_ACT_AT, OPT_INIT_AT, OPT_DROPOUT, OPT_LR,
+        OPT_BETA1, OPT_BETA2, OPT_EPS, OPT_SCHEDULE, OPT_EPOCHS, OPT_PATIENCE, OPT_OUT, OPT_QUIET, OPT_HELP,
+        OPT_DIAGNOSE, OPT_LOG, OPT_EXPLODE, OPT_CHECKPOINT, OPT_CHECKPOINT_EVERY, OPT_RESUME, OPT_REPORT
     };
     static const struct option options[] = {
-        {"data", required_argument, 0, OPT_DATA},
-        {"target-data", required_argument, 0, OPT_TARGET_DATA},
-        {"inputs", required_argument, 0, OPT_INPUTS},
-        {"targets", required_argument, 0, OPT_TARGETS},
+        CLI_MODEL_OPTIONS,
         {"val-data", required_argument, 0, OPT_VAL_DATA},
         {"val-split", required_argument, 0, OPT_VAL_SPLIT},
         {"split", required_argument, 0, OPT_SPLIT},
-        {"skip-bad-rows", no_argument, 0, OPT_SKIP_BAD},
-        {"layers", required_argument, 0, OPT_LAYERS},
-        {"act", required_argument, 0, OPT_ACT},
-        {"init", required_argument, 0, OPT_INIT},
         {"act-at", required_argument, 0, OPT_ACT_AT},
         {"init-at", required_argument, 0, OPT_INIT_AT},
-        {"output-act", required_argument, 0, OPT_OUTPUT_ACT},
         {"dropout", required_argument, 0, OPT_DROPOUT},
-        {"classes", required_argument, 0, OPT_CLASSES},
-        {"from", required_argument, 0, OPT_FROM},
-        {"loss", required_argument, 0, OPT_LOSS},
-        {"optimizer", required_argument, 0, OPT_OPTIMIZER},
         {"lr", required_argument, 0, OPT_LR},
-        {"momentum", required_argument, 0, OPT_MOMENTUM},
-        {"nesterov", no_argument, 0, OPT_NESTEROV},
         {"beta1", required_argument, 0, OPT_BETA1},
         {"beta2", required_argument, 0, OPT_BETA2},
         {"eps", required_argument, 0, OPT_EPS},
-        {"weight-decay", required_argument, 0, OPT_WEIGHT_DECAY},
-        {"clip-norm", required_argument, 0, OPT_CLIP},
         {"schedule", required_argument, 0, OPT_SCHEDULE},
-        {"batch", required_argument, 0, OPT_BATCH},
         {"epochs", required_argument, 0, OPT_EPOCHS},
         {"patience", required_argument, 0, OPT_PATIENCE},
-        {"seed", required_argument, 0, OPT_SEED},
-        {"threads", required_argument, 0, OPT_THREADS},
         {"out", required_argument, 0, OPT_OUT},
         {"quiet", no_argument, 0, OPT_QUIET},
         {"diagnose", required_argument, 0, OPT_DIAGNOSE},
-        {"log", required_argument, 0, OPT_LOG},          {"report", required_argument, 0, OPT_REPORT},
+        {"log", required_argument, 0, OPT_LOG},
+        {"report", required_argument, 0, OPT_REPORT},
         {"explode-factor", required_argument, 0, OPT_EXPLODE},
         {"checkpoint", required_argument, 0, OPT_CHECKPOINT},
         {"checkpoint-every", required_argument, 0, OPT_CHECKPOINT_EVERY},
@@ -165,30 +144,28 @@ static int parse_args(int argc, char **argv, train_args *a)
         {0, 0, 0, 0},
     };
     memset(a, 0, sizeof *a);
+    cli_model_args_init(&a->common);
     a->val_split = 0.1;
-    a->batch = 32;
     a->epochs = 10;
-    a->seed = 1;
     a->out = "model.safetensors";
-    a->loss = "mse";
-    a->optimizer = "sgd";
     a->schedule = "constant";
     a->explode_factor = 100.0;
     opterr = 0;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        int shared_rc;
+        if (cli_model_option(COMMAND, c, optarg, &a->common, &shared_rc)) {
+            if (shared_rc != 0)
+                return shared_rc;
+            continue;
+        }
         switch (c) {
-        case OPT_DATA: a->data = optarg; break;
-        case OPT_TARGET_DATA: a->target_data = optarg; break;
-        case OPT_INPUTS: a->inputs = optarg; break;
-        case OPT_TARGETS: a->targets = optarg; break;
         case OPT_VAL_DATA: a->val_data = optarg; break;
         case OPT_VAL_SPLIT:
             if (!cli_parse_double(optarg, 0.0, 0.9, &a->val_split))
                 return cli_usage_error(COMMAND, "--val-split \"%s\" must be a number in [0, 0.9]", optarg);
             break;
-        case OPT_SKIP_BAD: a->skip_bad = 1; break;
         case OPT_SPLIT: {
             fm_holdout holdout;
             fm_error split_err = {FM_OK, ""};
@@ -197,9 +174,6 @@ static int parse_args(int argc, char **argv, train_args *a)
             a->split = optarg;
             break;
         }
-        case OPT_LAYERS: a->layers = optarg; break;
-        case OPT_ACT: a->act = optarg; break;
-        case OPT_INIT: a->init = optarg; break;
         case OPT_ACT_AT:
         case OPT_INIT_AT: {
             int *count = c == OPT_ACT_AT ? &a->n_act_overrides : &a->n_init_overrides;
@@ -211,28 +185,15 @@ static int parse_args(int argc, char **argv, train_args *a)
             (*count)++;
             break;
         }
-        case OPT_OUTPUT_ACT: a->output_act = optarg; break;
         case OPT_DROPOUT:
             if (!cli_parse_double(optarg, 0.0, 0.99, &a->dropout))
                 return cli_usage_error(COMMAND, "--dropout \"%s\" must be a number in [0, 0.99]", optarg);
             break;
-        case OPT_CLASSES:
-            if (!cli_parse_int(optarg, 2, FM_MAX_WIDTH, &a->classes))
-                return cli_usage_error(COMMAND, "--classes \"%s\" must be an integer >= 2", optarg);
-            break;
-        case OPT_FROM: a->from = optarg; break;
-        case OPT_LOSS: a->loss = optarg; break;
-        case OPT_OPTIMIZER: a->optimizer = optarg; break;
         case OPT_LR:
             if (!cli_parse_double(optarg, 1e-30, 1e6, &a->lr))
                 return cli_usage_error(COMMAND, "--lr \"%s\" must be a positive number", optarg);
             a->have_lr = 1;
             break;
-        case OPT_MOMENTUM:
-            if (!cli_parse_double(optarg, 0.0, 0.9999, &a->momentum))
-                return cli_usage_error(COMMAND, "--momentum \"%s\" must be a number in [0, 1)", optarg);
-            break;
-        case OPT_NESTEROV: a->nesterov = 1; break;
         case OPT_BETA1:
         case OPT_BETA2: {
             double *beta = c == OPT_BETA1 ? &a->beta1 : &a->beta2;
@@ -245,20 +206,7 @@ static int parse_args(int argc, char **argv, train_args *a)
             if (!cli_parse_double(optarg, 0.0, 1.0, &a->eps))
                 return cli_usage_error(COMMAND, "--eps \"%s\" must be a number in [0, 1]", optarg);
             break;
-        case OPT_WEIGHT_DECAY:
-            if (!cli_parse_double(optarg, 0.0, 1e3, &a->weight_decay))
-                return cli_usage_error(COMMAND, "--weight-decay \"%s\" must be a non-negative number", optarg);
-            a->have_weight_decay = 1;
-            break;
-        case OPT_CLIP:
-            if (!cli_parse_double(optarg, 1e-30, 1e30, &a->clip_norm))
-                return cli_usage_error(COMMAND, "--clip-norm \"%s\" must be a positive number", optarg);
-            break;
         case OPT_SCHEDULE: a->schedule = optarg; break;
-        case OPT_BATCH:
-            if (!cli_parse_int(optarg, 1, 1 << 20, &a->batch))
-                return cli_usage_error(COMMAND, "--batch \"%s\" must be an integer in 1..%d", optarg, 1 << 20);
-            break;
         case OPT_EPOCHS:
             if (!cli_parse_int(optarg, 1, 1000000, &a->epochs))
                 return cli_usage_error(COMMAND, "--epochs \"%s\" must be an integer in 1..1000000", optarg);
@@ -266,14 +214,6 @@ static int parse_args(int argc, char **argv, train_args *a)
         case OPT_PATIENCE:
             if (!cli_parse_int(optarg, 0, 1000000, &a->patience))
                 return cli_usage_error(COMMAND, "--patience \"%s\" must be a non-negative integer", optarg);
-            break;
-        case OPT_SEED:
-            if (!cli_parse_seed(optarg, &a->seed))
-                return cli_usage_error(COMMAND, "--seed \"%s\" must be an integer in 0..2^64-1", optarg);
-            break;
-        case OPT_THREADS:
-            if (!cli_parse_int(optarg, 1, 1024, &a->threads))
-                return cli_usage_error(COMMAND, "--threads \"%s\" must be an integer in 1..1024", optarg);
             break;
         case OPT_OUT: a->out = optarg; break;
         case OPT_QUIET: a->quiet = 1; break;
@@ -300,15 +240,15 @@ static int parse_args(int argc, char **argv, train_args *a)
     }
     if (optind < argc)
         return cli_usage_error(COMMAND, "unexpected argument \"%s\"", argv[optind]);
-    if (!a->data)
+    if (!a->common.data)
         return cli_usage_error(COMMAND, "--data is required");
     if (a->report && !a->log && !a->diagnose)
         return cli_usage_error(COMMAND, "--report renders the run log: add --diagnose N or --log FILE");
-    if (a->resume && a->from)
+    if (a->resume && a->common.from)
         return cli_usage_error(COMMAND, "give either --resume or --from, not both");
-    if (a->from && (a->layers || a->act || a->init || a->n_act_overrides || a->n_init_overrides || a->output_act))
+    if (a->common.from && (a->common.layers || a->common.act || a->common.init || a->n_act_overrides || a->n_init_overrides || a->common.output_act))
         return cli_usage_error(COMMAND, "--from takes the architecture from the model; drop --layers, --act, --init");
-    if (a->target_data && a->targets)
+    if (a->common.target_data && a->common.targets)
         return cli_usage_error(COMMAND, "give either --targets or --target-data, not both");
     if (a->split && a->val_data)
         return cli_usage_error(COMMAND, "give either --split or --val-data, not both");
@@ -318,23 +258,23 @@ static int parse_args(int argc, char **argv, train_args *a)
 static fm_status build_optimizer_config(const train_args *a, fm_optim_config *config, fm_error *err)
 {
     fm_optim_kind kind;
-    fm_status st = fm_optim_parse_kind(a->optimizer, &kind, err);
+    fm_status st = fm_optim_parse_kind(a->common.optimizer, &kind, err);
     if (st != FM_OK)
         return st;
     *config = fm_optim_config_default(kind);
     if (a->have_lr)
         config->lr = a->lr;
-    config->momentum = a->momentum;
-    config->nesterov = a->nesterov;
+    config->momentum = a->common.momentum;
+    config->nesterov = a->common.nesterov;
     if (a->beta1 > 0)
         config->beta1 = a->beta1;
     if (a->beta2 > 0)
         config->beta2 = a->beta2;
     if (a->eps > 0)
         config->eps = a->eps;
-    if (a->have_weight_decay)
-        config->weight_decay = a->weight_decay;
-    config->clip_norm = a->clip_norm;
+    if (a->common.have_weight_decay)
+        config->weight_decay = a->common.weight_decay;
+    config->clip_norm = a->common.clip_norm;
     const char *s = a->schedule;
     if (strcmp(s, "constant") == 0) {
         config->schedule = FM_SCHEDULE_CONSTANT;
@@ -445,14 +385,14 @@ static char *training_json(const train_args *a, const fm_optim_config *oc, const
     cJSON_AddNumberToObject(o, "weight_decay", oc->weight_decay);
     cJSON_AddNumberToObject(o, "clip_norm", oc->clip_norm);
     cJSON_AddStringToObject(o, "schedule", a->schedule);
-    cJSON_AddNumberToObject(o, "batch", (double)a->batch);
+    cJSON_AddNumberToObject(o, "batch", (double)a->common.batch);
     cJSON_AddNumberToObject(o, "epochs", (double)a->epochs);
     cJSON_AddNumberToObject(o, "epochs_run", res->epochs_run);
     cJSON_AddNumberToObject(o, "steps", (double)res->steps);
     cJSON_AddNumberToObject(o, "patience", (double)a->patience);
     cJSON_AddNumberToObject(o, "val_split", a->val_split);
     char seed[32];
-    snprintf(seed, sizeof seed, "%llu", a->seed);
+    snprintf(seed, sizeof seed, "%llu", a->common.seed);
     cJSON_AddStringToObject(o, "seed", seed);
     cJSON_AddNumberToObject(o, "train_rows", (double)train_rows);
     cJSON_AddNumberToObject(o, "val_rows", (double)val_rows);
@@ -460,8 +400,8 @@ static char *training_json(const train_args *a, const fm_optim_config *oc, const
         cJSON_AddNumberToObject(o, "final_train_loss", res->final_train_loss);
     if (isfinite(res->best_val_loss))
         cJSON_AddNumberToObject(o, "best_val_loss", res->best_val_loss);
-    if (a->from)
-        cJSON_AddStringToObject(o, "fine_tuned_from", a->from);
+    if (a->common.from)
+        cJSON_AddStringToObject(o, "fine_tuned_from", a->common.from);
     /* The input encoding the reader applied: predict, eval and probe apply it again. */
     if (encoding)
         cJSON_AddStringToObject(o, "encoding", encoding);
@@ -534,7 +474,7 @@ static fm_status write_checkpoint(const fm_train_state *state, void *user, fm_er
 
 static cli_net_options net_options(const train_args *a)
 {
-    cli_net_options o = {a->layers,  a->act,           a->init,   a->output_act, a->dropout, a->n_act_overrides,
+    cli_net_options o = {a->common.layers,  a->common.act,           a->common.init,   a->common.output_act, a->dropout, a->n_act_overrides,
                          a->n_init_overrides, a->act_at, a->init_at, a->act_spec, a->init_spec};
     return o;
 }
@@ -543,7 +483,7 @@ static cli_net_options net_options(const train_args *a)
  * checkpoint's network; the first difference is named. */
 static fm_status check_architecture(const train_args *a, const fm_loss *loss, const fm_net *net, fm_error *err)
 {
-    if (!(a->layers || a->act || a->init || a->n_act_overrides || a->n_init_overrides || a->output_act ||
+    if (!(a->common.layers || a->common.act || a->common.init || a->n_act_overrides || a->n_init_overrides || a->common.output_act ||
           a->dropout > 0.0))
         return FM_OK;
     fm_layer_spec *specs = NULL;
@@ -733,7 +673,7 @@ int cmd_train(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (rc != 0)
         return rc < 0 ? EXIT_OK : rc;
-    cli_set_threads((int)a.threads);
+    cli_set_threads((int)a.common.threads);
     fm_collective world_storage;
     int rank = 0;
 #ifdef FATHOM_HAVE_MPI
@@ -745,7 +685,7 @@ int cmd_train(int argc, char **argv)
         rank = world->rank;
         /* One BLAS thread per process unless asked: K processes usually share
          * a machine's cores already. */
-        if (a.threads <= 0 && !getenv("OPENBLAS_NUM_THREADS"))
+        if (a.common.threads <= 0 && !getenv("OPENBLAS_NUM_THREADS"))
             cli_set_threads(1);
         /* Rank 0 speaks for all: the others' output would repeat it. */
         if (rank > 0 && !freopen("/dev/null", "w", stdout))
@@ -785,11 +725,11 @@ int cmd_train(int argc, char **argv)
         log_path = log_path_owned;
     }
 
-    if (ranks > 1 && a.from) {
+    if (ranks > 1 && a.common.from) {
         st = fm_error_set(&err, FM_ERR_ARG, "--from is not supported under mpirun yet: fine-tune in one process");
         goto done;
     }
-    const char *source = a.from ? a.from : a.resume;
+    const char *source = a.common.from ? a.common.from : a.resume;
     const char *checkpoint_path = a.checkpoint ? a.checkpoint : a.resume;
     if (!checkpoint_path) {
         checkpoint_owned = path_with_suffix(a.out, ".ckpt");
@@ -800,12 +740,12 @@ int cmd_train(int argc, char **argv)
         checkpoint_path = checkpoint_owned;
     }
     if (source) {
-        st = a.resume ? fm_checkpoint_load(a.resume, &model, &resume_state, &err) : fm_model_load(a.from, &model, &err);
-        if (st == FM_OK && strcmp(a.loss, "mse") != 0) {
+        st = a.resume ? fm_checkpoint_load(a.resume, &model, &resume_state, &err) : fm_model_load(a.common.from, &model, &err);
+        if (st == FM_OK && a.common.loss) {
             fm_loss wanted;
-            st = fm_loss_parse(a.loss, &wanted, &err);
+            st = fm_loss_parse(a.common.loss, &wanted, &err);
             if (st == FM_OK && wanted.kind != model->loss.kind)
-                st = fm_error_set(&err, FM_ERR_ARG, "--loss %s differs from the model's loss %s", a.loss,
+                st = fm_error_set(&err, FM_ERR_ARG, "--loss %s differs from the model's loss %s", a.common.loss,
                              fm_loss_name(model->loss.kind));
         }
         if (st == FM_OK)
@@ -813,11 +753,11 @@ int cmd_train(int argc, char **argv)
         /* Every process reads the same file: agree in case one cannot. */
         st = agree(st, &err);
     } else {
-        st = fm_loss_parse(a.loss, &loss, &err);
-        if (st == FM_OK && a.output_act) {
+        st = fm_loss_parse(a.common.loss ? a.common.loss : "mse", &loss, &err);
+        if (st == FM_OK && a.common.output_act) {
             /* Refuse a loss the output cannot carry before reading any data. */
             fm_activation output_act;
-            st = fm_activation_parse(a.output_act, &output_act, &err);
+            st = fm_activation_parse(a.common.output_act, &output_act, &err);
             if (st == FM_OK)
                 st = fm_loss_check(&loss, &output_act, &err);
         }
@@ -826,18 +766,18 @@ int cmd_train(int argc, char **argv)
         goto done;
 
     /* Data: with --from, a CSV is read by the model's column names. */
-    fm_read_options read_opts = {a.inputs, a.targets, a.skip_bad};
-    if (model && !a.target_data && !a.resume) {
-        st = cli_read_model_data(model, a.data, NULL, a.inputs, a.targets, 1, a.skip_bad, &all, &err);
+    fm_read_options read_opts = {a.common.inputs, a.common.targets, a.common.skip_bad};
+    if (model && !a.common.target_data && !a.resume) {
+        st = cli_read_model_data(model, a.common.data, NULL, a.common.inputs, a.common.targets, 1, a.common.skip_bad, &all, &err);
     } else {
         /* Under mpirun each process reads its own block of rows. */
-        st = fm_data_read_shard(a.data, a.target_data, &read_opts, rank, ranks, &all, &err);
+        st = fm_data_read_shard(a.common.data, a.common.target_data, &read_opts, rank, ranks, &all, &err);
     }
     if (st == FM_OK && test_failure(rank, "read", NULL))
         st = fm_error_set(&err, FM_ERR_FORMAT, "%s: cannot read this process's rows (simulated by FATHOM_TEST_FAIL_RANK)",
-                          a.data);
+                          a.common.data);
     if (st == FM_OK && (!all->y || all->n_out == 0))
-        st = fm_error_set(&err, FM_ERR_ARG, "%s: no target columns (give --targets or --target-data)", a.data);
+        st = fm_error_set(&err, FM_ERR_ARG, "%s: no target columns (give --targets or --target-data)", a.common.data);
     st = agree(st, &err);
     if (st != FM_OK)
         goto done;
@@ -855,7 +795,7 @@ int cmd_train(int argc, char **argv)
             goto done;
     }
     if (skipped && rank == 0)
-        fprintf(stderr, "fathom train: skipped %zu bad rows of %s\n", skipped, a.data);
+        fprintf(stderr, "fathom train: skipped %zu bad rows of %s\n", skipped, a.common.data);
     if (a.val_data) {
         train = all;
         all = NULL;
@@ -870,7 +810,7 @@ int cmd_train(int argc, char **argv)
         if (st == FM_OK)
             st = fm_dataset_split_holdout(all, &holdout, &train, &val, &err);
     } else {
-        st = fm_dataset_split(all, a.val_split, a.seed, &train, &val, &err);
+        st = fm_dataset_split(all, a.val_split, a.common.seed, &train, &val, &err);
     }
     if (st == FM_OK && !train)
         st = fm_error_set(&err, FM_ERR_ARG, "no training data");
@@ -921,12 +861,12 @@ int cmd_train(int argc, char **argv)
             st = max_over_ranks(&classes, &err);
         if (st != FM_OK)
             goto done;
-        if (a.classes) {
-            if (classes > a.classes) {
-                st = fm_error_set(&err, FM_ERR_ARG, "a class label %ld is outside --classes %ld", classes - 1, a.classes);
+        if (a.common.classes) {
+            if (classes > a.common.classes) {
+                st = fm_error_set(&err, FM_ERR_ARG, "a class label %ld is outside --classes %ld", classes - 1, a.common.classes);
                 goto done;
             }
-            classes = a.classes;
+            classes = a.common.classes;
         }
         if (classes < 2) {
             st = fm_error_set(&err, FM_ERR_ARG, "cross_entropy needs at least two classes in the labels");
@@ -951,11 +891,11 @@ int cmd_train(int argc, char **argv)
         if (st == FM_OK)
             st = build_optimizer_config(&a, &early_oc, &err);
         if (st == FM_OK)
-            st = check_memory(train, specs, n_spec_layers, (int)a.batch, &early_oc, a.patience > 0 && val_rows,
+            st = check_memory(train, specs, n_spec_layers, (int)a.common.batch, &early_oc, a.patience > 0 && val_rows,
                               &err);
         /* The same seed gives every process the same initial weights. */
         if (st == FM_OK)
-            st = fm_net_create(train->n_in, specs, n_spec_layers, a.seed, &model->net, &err);
+            st = fm_net_create(train->n_in, specs, n_spec_layers, a.common.seed, &model->net, &err);
         st = agree(st, &err);
         if (st != FM_OK)
             goto done;
@@ -1000,9 +940,9 @@ int cmd_train(int argc, char **argv)
 
     fm_train_options to = fm_train_options_default();
     to.epochs = (int)a.epochs;
-    to.batch = (int)a.batch;
+    to.batch = (int)a.common.batch;
     to.patience = (int)a.patience;
-    to.seed = a.seed;
+    to.seed = a.common.seed;
     to.progress_interval = 0.1;
     to.explode_factor = a.explode_factor;
     checkpoint_target ck = {model, checkpoint_path, 0, rank == 0, 0, 0};
@@ -1040,7 +980,7 @@ int cmd_train(int argc, char **argv)
         char *settings = training_json(&a, &oc, &none, train_rows, val_rows, train->encoding);
         char loss_text[64];
         fm_loss_format(&loss, loss_text, sizeof loss_text);
-        run_log_start(&log, model->net, loss_text, settings, a.data, train_rows, val_rows);
+        run_log_start(&log, model->net, loss_text, settings, a.common.data, train_rows, val_rows);
         cJSON_free(settings);
     }
     signal(SIGINT, on_signal);

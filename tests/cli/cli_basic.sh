@@ -48,6 +48,14 @@ awk -v a="$acc" 'BEGIN { exit !(a > 0.7) }' && ok || bad "Fashion-MNIST accuracy
 expect 0 "wrote 10000" -- "$fathom" predict --model "$tmp/fashion.safetensors" --data $fm/t10k-images-idx3-ubyte.gz \
     --out "$tmp/fashion.csv"
 [ "$(head -1 "$tmp/fashion.csv" | cut -d, -f1-2)" = "class,p_0" ] && ok || bad "classification CSV header"
+# Fine-tuning keeps the model's loss: another --loss is refused, the default's
+# name (mse) included, and nothing is written.
+for l in mse huber; do
+    expect 2 "differs from the model's loss" -- "$fathom" train --data $fm/t10k-images-idx3-ubyte.gz \
+        --target-data $fm/t10k-labels-idx1-ubyte.gz --from "$tmp/fashion.safetensors" --loss $l --epochs 1 \
+        --out "$tmp/refused.safetensors"
+    [ ! -e "$tmp/refused.safetensors" ] && ok || bad "a refused fine-tuning (--loss $l) wrote a model"
+done
 
 # --- bad command lines: exit 2 ---------------------------------------------
 expect 2 "unknown command" -- "$fathom" frobnicate

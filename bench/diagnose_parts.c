@@ -4,11 +4,15 @@
  * with --diagnose against those of a plain SGD step:
  *
  *   plain step:      forward + loss, fm_net_backward_sgd (fused update)
- *   diagnosed step:  forward + loss, fm_net_backward, fm_stats_measure,
- *                    fm_stats_theory, the gradient norm (fm_clip_grad_norm),
- *                    fm_optim_step_measured
+ *   diagnosed step:  forward + loss, fm_net_backward, fm_stats_measure_batch,
+ *                    fm_optim_step_measured over every layer's weights and
+ *                    biases (update ratios, weight and gradient sums, the
+ *                    gradient norm), fm_stats_weights_from_sums and
+ *                    fm_stats_theory
  *
- * and fm_optim_step alone for comparison. Prints milliseconds per piece and
+ * and, for comparison, fm_optim_step alone and the passes that a step with
+ * gradient clipping adds (fm_stats_measure over the weights and gradient, the
+ * separate gradient norm). Prints milliseconds per piece and
  * the overhead of the diagnosed step over the plain one. A benchmark: it
  * asserts nothing. docs/benchmarks.md quotes it. */
 #include "bench_common.h"
@@ -21,10 +25,17 @@
 
 #define MAX_LAYERS 64
 
-enum { FWD, BWD, MEASURE, THEORY, NORM, STEP_MEASURED, STEP_PLAIN, BWD_FUSED, PARTS };
-static const char *const PART_NAMES[PARTS] = {
-    "forward + loss", "fm_net_backward", "fm_stats_measure", "fm_stats_theory", "gradient norm",
-    "fm_optim_step_measured", "fm_optim_step", "fm_net_backward_sgd (fused)"};
+enum { FWD, BWD, MEASURE, STEP_MEASURED, FROM_SUMS, THEORY, STEP_PLAIN, MEASURE_ALL, NORM, BWD_FUSED, PARTS };
+static const char *const PART_NAMES[PARTS] = {"forward + loss",
+                                              "fm_net_backward",
+                                              "fm_stats_measure_batch",
+                                              "fm_optim_step_measured",
+                                              "fm_stats_weights_from_sums",
+                                              "fm_stats_theory",
+                                              "fm_optim_step (not in either)",
+                                              "fm_stats_measure (clipping)",
+                                              "gradient norm (clipping)",
+                                              "fm_net_backward_sgd (fused)"};
 
 int main(int argc, char **argv)
 {
@@ -79,11 +90,13 @@ int main(int argc, char **argv)
         y[i] = (float)(i % n_out);
     const fm_loss loss = {FM_LOSS_CROSS_ENTROPY, 1.0};
     fm_layer_stats stats[MAX_LAYERS];
-    size_t begin[MAX_LAYERS], length[MAX_LAYERS];
-    double update_sq[MAX_LAYERS], weight_sq[MAX_LAYERS];
+    fm_update_sums sums[2 * MAX_LAYERS], weight_sums[MAX_LAYERS];
+    size_t begin[2 * MAX_LAYERS], length[2 * MAX_LAYERS]; /* each layer's weights, then its biases */
     for (int l = 0; l < n_layers; l++) {
-        begin[l] = (size_t)(fm_net_weight(net, l) - fm_net_params(net));
-        length[l] = (size_t)widths[l] * (size_t)widths[l + 1];
+        begin[2 * l] = (size_t)(fm_net_weight(net, l) - fm_net_params(net));
+        length[2 * l] = (size_t)widths[l] * (size_t)widths[l + 1];
+        begin[2 * l + 1] = (size_t)(fm_net_bias(net, l) - fm_net_params(net));
+        length[2 * l + 1] = (size_t)widths[l + 1];
     }
     double t[PARTS] = {0}, value;
     for (long k = 0; k < steps; k++) {
@@ -94,37 +107,44 @@ int main(int argc, char **argv)
         double t1 = bench_now_s();
         fm_net_backward(net, x, g, &err);
         double t2 = bench_now_s();
-        fm_stats_measure(net, stats);
+        fm_stats_measure_batch(net, stats);
         double t3 = bench_now_s();
-        fm_stats_theory(net, 1.0, stats);
+        fm_optim_step_measured(opt, fm_net_params(net), fm_net_grads(net), oc.lr, begin, length, 2 * n_layers, sums);
         double t4 = bench_now_s();
-        fm_clip_grad_norm(fm_net_grads(net), fm_net_n_params(net), 0.0);
+        for (int l = 0; l < n_layers; l++)
+            weight_sums[l] = sums[2 * l];
+        fm_stats_weights_from_sums(net, weight_sums, stats);
         double t5 = bench_now_s();
-        fm_optim_step_measured(opt, fm_net_params(net), fm_net_grads(net), oc.lr, begin, length, n_layers, update_sq,
-                               weight_sq);
+        fm_stats_theory(net, 1.0, stats);
         double t6 = bench_now_s();
         fm_optim_step(opt, fm_net_params(net), fm_net_grads(net), oc.lr);
         double t7 = bench_now_s();
+        fm_stats_measure(net, stats);
+        double t8 = bench_now_s();
+        fm_clip_grad_norm(fm_net_grads(net), fm_net_n_params(net), 0.0);
+        double t9 = bench_now_s();
         fm_net_forward(net, x, (int)batch, 1, &err);
         fm_loss_compute(&loss, &specs[n_layers - 1].act, fm_net_z(net, n_layers - 1), fm_net_output(net), y,
                         (int)batch, n_out, &value, g, &err);
-        double t8 = bench_now_s();
+        double t10 = bench_now_s();
         fm_net_backward_sgd(net, x, g, (float)oc.lr, &err);
-        double t9 = bench_now_s();
-        t[FWD] += (t1 - t0) + (t8 - t7);
+        double t11 = bench_now_s();
+        t[FWD] += (t1 - t0) + (t10 - t9);
         t[BWD] += t2 - t1;
         t[MEASURE] += t3 - t2;
-        t[THEORY] += t4 - t3;
-        t[NORM] += t5 - t4;
-        t[STEP_MEASURED] += t6 - t5;
+        t[STEP_MEASURED] += t4 - t3;
+        t[FROM_SUMS] += t5 - t4;
+        t[THEORY] += t6 - t5;
         t[STEP_PLAIN] += t7 - t6;
-        t[BWD_FUSED] += t9 - t8;
+        t[MEASURE_ALL] += t8 - t7;
+        t[NORM] += t9 - t8;
+        t[BWD_FUSED] += t11 - t10;
     }
     t[FWD] /= 2.0; /* timed twice per repetition */
     for (int p = 0; p < PARTS; p++)
         printf("%-30s %8.3f ms\n", PART_NAMES[p], 1e3 * t[p] / (double)steps);
     double plain = t[FWD] + t[BWD_FUSED];
-    double diagnosed = t[FWD] + t[BWD] + t[MEASURE] + t[THEORY] + t[NORM] + t[STEP_MEASURED];
+    double diagnosed = t[FWD] + t[BWD] + t[MEASURE] + t[STEP_MEASURED] + t[FROM_SUMS] + t[THEORY];
     printf("plain step %.3f ms, diagnosed step %.3f ms: +%.0f %%\n", 1e3 * plain / (double)steps,
            1e3 * diagnosed / (double)steps, 100.0 * (diagnosed - plain) / plain);
     fm_optim_free(opt);

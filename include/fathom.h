@@ -346,13 +346,23 @@ size_t fm_optim_n_params(const fm_optim *opt);
 
 /* One update of params from grads with learning rate lr (PyTorch's rules). */
 void fm_optim_step(fm_optim *opt, float *params, const float *grads, double lr);
+/* What a measured step saw of one parameter range: sums in double over the
+ * range of the update, the values before it and the gradient. */
+typedef struct fm_update_sums {
+    double update_sq;             /* sum of (new - old)^2 */
+    double before_sum, before_sq; /* sum of old and of old^2 */
+    double grad_sum, grad_sq;     /* sum of g and of g^2 */
+} fm_update_sums;
+
 /* The same update, also measuring it over n_ranges parameter ranges (sorted,
- * disjoint, inside the block; e.g. each layer's weights): update_sq[r] =
- * sum of (new - old)^2 and before_sq[r] = sum of old^2 over range r, so that
- * sqrt(update_sq / before_sq) is the update-to-weight ratio. Old values are
- * kept a chunk at a time in cache, never as a copy of the whole block. */
+ * disjoint, inside the block; e.g. each layer's weights and biases): sums[r]
+ * for range r, so that sqrt(update_sq / before_sq) is the update-to-weight
+ * ratio, and the moments of the weights and of their gradient need no pass
+ * of their own. Old values are kept a chunk at a time in cache, never as a
+ * copy of the whole block; the values, old and new, and the gradient are read
+ * once, in one pass. */
 void fm_optim_step_measured(fm_optim *opt, float *params, const float *grads, double lr, const size_t *begin,
-                            const size_t *length, int n_ranges, double *update_sq, double *before_sq);
+                            const size_t *length, int n_ranges, fm_update_sums *sums);
 
 /* Learning rate for an epoch (0-based) of `epochs` under the schedule. */
 double fm_schedule_lr(const fm_optim_config *config, int epoch, int epochs);
@@ -757,6 +767,13 @@ double fm_meanfield_chi1(const fm_activation *act, double q, double sigma_w2);
 /* E[phi'(sqrt(q) u)^2], the backward factor of one layer without sigma_w2. */
 double fm_meanfield_derivative_moment(const fm_activation *act, double q);
 
+/* Both expectations at once, one quadrature sweep sharing its nodes:
+ * *phi_sq = E[phi(sqrt(q) u)^2] (the next q is sigma_w2 *phi_sq + sigma_b2)
+ * and *dphi_sq = E[phi'(sqrt(q) u)^2], each bit for bit what the separate
+ * functions give. For a q that is negative, NaN or Inf, *phi_sq = q and
+ * *dphi_sq = NaN. */
+void fm_meanfield_moments(const fm_activation *act, double q, double *phi_sq, double *dphi_sq);
+
 /* The fixed point q* of the recursion from q0 (Steffensen's accelerated
  * iteration, relative change 1e-13). Returns Inf if q grows without bound and
  * 0 if it collapses. */
@@ -812,6 +829,16 @@ struct fm_layer_stats {
  * theory columns are left NaN). stats has room for fm_net_n_layers entries.
  * Works on the batch in hand; allocates nothing. */
 void fm_stats_measure(fm_net *net, fm_layer_stats *stats);
+
+/* fm_stats_measure in two parts, for training, whose measured optimiser step
+ * (fm_optim_step_measured) reads the weights and their gradient anyway:
+ * fm_stats_measure_batch fills the columns of the batch (z, a, dL/dz,
+ * saturated, dead and inactive units, their non-finite flags) and leaves
+ * var_w and grad_w_norm NaN; fm_stats_weights_from_sums fills those two and
+ * their flags from the step's sums over each layer's weights (weight_sums[l]
+ * for layer l, measured before the update). */
+void fm_stats_measure_batch(fm_net *net, fm_layer_stats *stats);
+void fm_stats_weights_from_sums(fm_net *net, const fm_update_sums *weight_sums, fm_layer_stats *stats);
 
 /* Theory columns: the linear-regime product formula and the mean-field
  * recursion, started from the input's mean second moment input_q, with each

@@ -358,21 +358,30 @@ static void test_measured_step_equals_plain_step(void **state)
         for (int step = 0; step < 3; step++) {
             fm_rng_normal_fill(&rng, g, N, 0.0, 1.0);
             memcpy(old, p1, N * sizeof *old);
-            double update_sq[RANGES], before_sq[RANGES];
+            fm_update_sums sums[RANGES];
             fm_optim_step(a, p1, g, 0.01);
-            fm_optim_step_measured(b, p2, g, 0.01, begin, length, RANGES, update_sq, before_sq);
+            fm_optim_step_measured(b, p2, g, 0.01, begin, length, RANGES, sums);
             assert_memory_equal(p1, p2, N * sizeof *p1);
             assert_int_equal(fm_optim_steps(a), fm_optim_steps(b));
             for (int r = 0; r < RANGES; r++) {
-                double du = 0.0, db = 0.0;
+                /* sums of n terms in another order: within 2 n eps of the sum of |terms| */
+                double du = 0.0, ws = 0.0, ws_abs = 0.0, wq = 0.0, gs = 0.0, gs_abs = 0.0, gq = 0.0;
                 for (size_t i = begin[r]; i < begin[r] + length[r]; i++) {
                     double d = (double)p1[i] - (double)old[i];
                     du += d * d;
-                    db += (double)old[i] * old[i];
+                    ws += old[i];
+                    ws_abs += fabs(old[i]);
+                    wq += (double)old[i] * old[i];
+                    gs += g[i];
+                    gs_abs += fabs(g[i]);
+                    gq += (double)g[i] * g[i];
                 }
                 assert_true(du > 0.0);
-                assert_true(fabs(update_sq[r] - du) <= 1e-12 * du);
-                assert_true(fabs(before_sq[r] - db) <= 1e-12 * db);
+                assert_true(fabs(sums[r].update_sq - du) <= 1e-12 * du);
+                assert_true(fabs(sums[r].before_sq - wq) <= 1e-12 * wq);
+                assert_true(fabs(sums[r].grad_sq - gq) <= 1e-12 * gq);
+                assert_true(fabs(sums[r].before_sum - ws) <= 1e-12 * ws_abs);
+                assert_true(fabs(sums[r].grad_sum - gs) <= 1e-12 * gs_abs);
             }
         }
         for (int k = 0; k < 2; k++)

@@ -6,6 +6,7 @@
 #include "test_support.h"
 
 #include <math.h>
+#include <string.h>
 
 static double power(double u, void *user) { return pow(u, *(double *)user); }
 static double relu_sq(double u, void *user)
@@ -122,6 +123,102 @@ static void test_selu_map_matches_quadrature(void **state)
     }
 }
 
+static int same_double(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+/* fm_meanfield_moments gives, in one sweep, bit for bit what the separate
+ * functions give, bad q included; and both agree with closed forms where
+ * those exist: E[relu(sqrt(q) u)^2] = q / 2, E[relu'^2] = 1/2, E[(sqrt(q) u)^2] = q. */
+static void test_meanfield_moments_match_separate(void **state)
+{
+    (void)state;
+    const double qs[] = {0.0, 1e-3, 0.5, 1.0, 3.7, 100.0, -1.0, NAN, INFINITY};
+    for (int kind = 0; kind < FM_ACT_COUNT; kind++) {
+        if (kind == FM_ACT_SOFTMAX)
+            continue;
+        fm_activation act = fm_activation_default((fm_act_kind)kind);
+        for (size_t k = 0; k < sizeof qs / sizeof qs[0]; k++) {
+            double phi_sq, dphi_sq;
+            fm_meanfield_moments(&act, qs[k], &phi_sq, &dphi_sq);
+            double want_phi = fm_meanfield_next_q(&act, qs[k], 1.0, 0.0);
+            double want_dphi = fm_meanfield_derivative_moment(&act, qs[k]);
+            if (!same_double(phi_sq, want_phi) || !same_double(dphi_sq, want_dphi))
+                fail_msg("activation %d, q = %g: (%.17g, %.17g), separately (%.17g, %.17g)", kind, qs[k], phi_sq,
+                         dphi_sq, want_phi, want_dphi);
+        }
+    }
+    fm_activation relu = fm_activation_default(FM_ACT_RELU), lin = fm_activation_default(FM_ACT_LINEAR);
+    double phi_sq, dphi_sq;
+    fm_meanfield_moments(&relu, 3.7, &phi_sq, &dphi_sq);
+    assert_true(fabs(phi_sq - 1.85) < 1e-12 && fabs(dphi_sq - 0.5) < 1e-12);
+    fm_meanfield_moments(&lin, 2.5, &phi_sq, &dphi_sq);
+    assert_true(fabs(phi_sq - 2.5) < 1e-12 && fabs(dphi_sq - 1.0) < 1e-12);
+}
+
+/* The theory columns of a probe are the recursions of DESIGN.md written out
+ * with the one-expectation functions: q_1 = sigma_w2 E[x^2] + sigma_b2,
+ * q_l = next_q(phi_{l-1}, q_{l-1}), chi_1 = chi1(phi_l, q_l), and backward
+ * Var[dL/dz_l] = Var[dL/dz_{l+1}] n_{l+1} Var[W_{l+1}] E[phi_l'^2] (1 for a
+ * softmax), over a network of every kind of hidden activation. */
+static void test_theory_columns_follow_recursions(void **state)
+{
+    (void)state;
+    enum { B = 48, N_IN = 6 };
+    const fm_act_kind kinds[] = {FM_ACT_TANH, FM_ACT_RELU, FM_ACT_SELU, FM_ACT_GELU, FM_ACT_SIGMOID,
+                                 FM_ACT_LEAKY_RELU, FM_ACT_ELU, FM_ACT_SILU, FM_ACT_SOFTPLUS, FM_ACT_SOFTMAX};
+    enum { L = sizeof kinds / sizeof kinds[0] };
+    fm_layer_spec specs[L];
+    for (int l = 0; l < L; l++) {
+        memset(&specs[l], 0, sizeof specs[l]);
+        specs[l].n_out = l == L - 1 ? 4 : 9 + l;
+        specs[l].act = fm_activation_default(kinds[l]);
+        specs[l].init.kind = FM_INIT_AUTO;
+    }
+    fm_error err;
+    fm_net *net;
+    FM_ASSERT_OK(fm_net_create(N_IN, specs, L, 5, &net, &err), &err);
+    for (int l = 0; l < L; l++) { /* non-zero biases, so that sigma_b2 enters */
+        float *b = fm_net_bias(net, l);
+        for (int u = 0; u < specs[l].n_out; u++)
+            b[u] = 0.05f * (float)((u % 5) - 2);
+    }
+    float x[B * N_IN];
+    fm_rng rng;
+    fm_rng_seed(&rng, 8);
+    fm_rng_normal_fill(&rng, x, B * N_IN, 0.3, 1.2);
+    fm_layer_stats stats[L];
+    FM_ASSERT_OK(fm_probe(net, x, B, NULL, 9, stats, &err), &err);
+    double input_q = 0.0;
+    for (int i = 0; i < B * N_IN; i++)
+        input_q += (double)x[i] * x[i];
+    input_q /= B * N_IN;
+    double q = input_q, derivative[L];
+    for (int l = 0; l < L; l++) {
+        const float *b = fm_net_bias(net, l);
+        double mean = 0.0, sq = 0.0;
+        for (int u = 0; u < specs[l].n_out; u++) {
+            mean += b[u];
+            sq += (double)b[u] * b[u];
+        }
+        mean /= specs[l].n_out;
+        double sigma_b2 = fmax(sq / specs[l].n_out - mean * mean, 0.0) + mean * mean;
+        double sigma_w2 = stats[l].n_in * stats[l].var_w;
+        q = l == 0 ? sigma_w2 * q + sigma_b2 : fm_meanfield_next_q(&specs[l - 1].act, q, sigma_w2, sigma_b2);
+        double chi = fm_meanfield_chi1(&specs[l].act, q, sigma_w2);
+        derivative[l] = kinds[l] == FM_ACT_SOFTMAX ? 1.0 : fm_meanfield_derivative_moment(&specs[l].act, q);
+        if (fabs(stats[l].var_z_meanfield - q) > 1e-9 * q || fabs(stats[l].chi1 - chi) > 1e-9 * fabs(chi))
+            fail_msg("layer %d: q %.17g (recursion %.17g), chi_1 %.17g (%.17g)", l + 1, stats[l].var_z_meanfield, q,
+                     stats[l].chi1, chi);
+    }
+    double var = stats[L - 1].var_delta;
+    assert_true(stats[L - 1].var_delta_theory == var);
+    for (int l = L - 2; l >= 0; l--) {
+        var *= stats[l + 1].n_out * stats[l + 1].var_w * derivative[l];
+        if (fabs(stats[l].var_delta_theory - var) > 1e-9 * var)
+            fail_msg("layer %d: backward theory %.17g, recursion %.17g", l + 1, stats[l].var_delta_theory, var);
+    }
+    fm_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -129,6 +226,8 @@ int main(void)
         cmocka_unit_test(test_critical_points),
         cmocka_unit_test(test_selu_fixed_point_and_jacobian),
         cmocka_unit_test(test_selu_map_matches_quadrature),
+        cmocka_unit_test(test_meanfield_moments_match_separate),
+        cmocka_unit_test(test_theory_columns_follow_recursions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

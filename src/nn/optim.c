@@ -204,7 +204,7 @@ void fm_optim_step(fm_optim *opt, float *params, const float *grads, double lr)
 #define MEASURE_CHUNK 2048
 
 void fm_optim_step_measured(fm_optim *opt, float *params, const float *grads, double lr, const size_t *begin,
-                            const size_t *length, int n_ranges, double *update_sq, double *before_sq)
+                            const size_t *length, int n_ranges, fm_update_sums *sums)
 {
     float old[MEASURE_CHUNK];
     size_t done = 0;
@@ -215,16 +215,15 @@ void fm_optim_step_measured(fm_optim *opt, float *params, const float *grads, do
             update_range(opt, params, grads, done, start - done, lr);
         if (r == n_ranges)
             break;
-        double du = 0.0, db = 0.0;
+        double s[FM_STEP_SUMS] = {0.0};
         for (size_t at = start; at < start + length[r]; at += MEASURE_CHUNK) {
             size_t n = start + length[r] - at < MEASURE_CHUNK ? start + length[r] - at : MEASURE_CHUNK;
             memcpy(old, params + at, n * sizeof *old);
             update_range(opt, params, grads, at, n, lr);
-            du += fm_reduce_diff_squares(params + at, old, n);
-            db += fm_reduce_sum_squares(old, n);
+            fm_reduce_step_sums(old, params + at, grads + at, n, s);
         }
-        update_sq[r] = du;
-        before_sq[r] = db;
+        sums[r] = (fm_update_sums){s[FM_SUM_UPDATE_SQ], s[FM_SUM_OLD], s[FM_SUM_OLD_SQ], s[FM_SUM_GRAD],
+                                   s[FM_SUM_GRAD_SQ]};
         done = start + length[r];
     }
     opt->step++;

@@ -222,10 +222,11 @@ typedef struct trainer {
     float *batch_x, *batch_y, *grad_z;
     fm_layer_stats *stats;
     double *update_ratio;
-    /* diagnostics: each layer's weight range, and the squared norms of its
-     * update and of its weights before it (fm_optim_step_measured) */
-    size_t *weight_begin, *weight_length;
-    double *update_sq, *weight_sq;
+    /* diagnostics: the parameter ranges of each layer's weights and biases
+     * (2 l and 2 l + 1), what the measured step saw of them
+     * (fm_optim_step_measured), and the weights' part of that by layer */
+    size_t *range_begin, *range_length;
+    fm_update_sums *range_sums, *weight_sums;
     const char *pending_warning;
     fm_train_state s;
     /* Data-parallel training (NULL: one process). The training rows of this
@@ -252,10 +253,10 @@ static void trainer_free(trainer *t)
     free(t->s.last_good);
     free(t->stats);
     free(t->update_ratio);
-    free(t->weight_begin);
-    free(t->weight_length);
-    free(t->update_sq);
-    free(t->weight_sq);
+    free(t->range_begin);
+    free(t->range_length);
+    free(t->range_sums);
+    free(t->weight_sums);
     free(t->suff);
 }
 
@@ -278,15 +279,18 @@ static fm_status trainer_alloc(trainer *t, fm_error *err)
         const size_t layers = (size_t)net->n_layers;
         t->stats = fm_calloc_array(layers, sizeof *t->stats);
         t->update_ratio = fm_calloc_array(layers, sizeof *t->update_ratio);
-        t->weight_begin = fm_alloc_array(layers, sizeof *t->weight_begin);
-        t->weight_length = fm_alloc_array(layers, sizeof *t->weight_length);
-        t->update_sq = fm_alloc_array(layers, sizeof *t->update_sq);
-        t->weight_sq = fm_alloc_array(layers, sizeof *t->weight_sq);
-        ok = ok && t->stats && t->update_ratio && t->weight_begin && t->weight_length && t->update_sq &&
-             t->weight_sq;
+        t->range_begin = fm_alloc_array(2 * layers, sizeof *t->range_begin);
+        t->range_length = fm_alloc_array(2 * layers, sizeof *t->range_length);
+        t->range_sums = fm_alloc_array(2 * layers, sizeof *t->range_sums);
+        t->weight_sums = fm_alloc_array(layers, sizeof *t->weight_sums);
+        ok = ok && t->stats && t->update_ratio && t->range_begin && t->range_length && t->range_sums &&
+             t->weight_sums;
         for (int l = 0; ok && l < net->n_layers; l++) {
-            t->weight_begin[l] = net->layers[l].weight_offset;
-            t->weight_length[l] = (size_t)net->layers[l].n_in * (size_t)net->layers[l].n_out;
+            const fm_net_layer_state *ls = &net->layers[l];
+            t->range_begin[2 * l] = ls->weight_offset;
+            t->range_length[2 * l] = (size_t)ls->n_in * (size_t)ls->n_out;
+            t->range_begin[2 * l + 1] = ls->bias_offset;
+            t->range_length[2 * l + 1] = (size_t)ls->n_out;
         }
         if (t->coll) {
             /* + 2: the sum of squared inputs and their count, for the theory columns */
@@ -344,15 +348,11 @@ static int loss_exploded(trainer *t, double value, size_t step)
 
 /* Vanishing gradients: the first layer's RMS weight gradient far below the
  * last layer's, three checks in a row. */
-static void watch_vanishing(trainer *t, fm_train_result *res)
+/* rms_first, rms_last: the RMS of the first and the last layer's weight gradients. */
+static void watch_vanishing(trainer *t, fm_train_result *res, double rms_first, double rms_last)
 {
-    fm_net *net = t->net;
-    if (!(t->opts->vanish_ratio > 0.0) || net->n_layers < 2 || res->vanishing_warned)
+    if (!(t->opts->vanish_ratio > 0.0) || t->net->n_layers < 2 || res->vanishing_warned)
         return;
-    const fm_net_layer_state *first = &net->layers[0], *last = &net->layers[net->n_layers - 1];
-    size_t n_first = (size_t)first->n_in * (size_t)first->n_out, n_last = (size_t)last->n_in * (size_t)last->n_out;
-    double rms_first = block_norm(net->grads + first->weight_offset, n_first) / sqrt((double)n_first);
-    double rms_last = block_norm(net->grads + last->weight_offset, n_last) / sqrt((double)n_last);
     if (rms_last > 0.0 && rms_first < t->opts->vanish_ratio * rms_last)
         t->s.vanishing_checks++;
     else
@@ -363,26 +363,49 @@ static void watch_vanishing(trainer *t, fm_train_result *res)
     }
 }
 
-static void diagnose_before_step(trainer *t, int batch)
+static double weight_grad_rms(const fm_net *net, int layer)
 {
-    fm_net *net = t->net;
-    fm_stats_measure(net, t->stats);
-    size_t count = (size_t)batch * (size_t)net->n_in;
-    fm_stats_theory(net, fm_reduce_sum_squares(t->batch_x, count) / (double)count, t->stats);
+    const fm_net_layer_state *s = &net->layers[layer];
+    size_t n = (size_t)s->n_in * (size_t)s->n_out;
+    return block_norm(net->grads + s->weight_offset, n) / sqrt((double)n);
 }
 
-/* The optimiser step of a diagnosed step: it also measures each layer's
- * update-to-weight ratio ||W_after - W_before|| / ||W_before||, a cache-sized
- * chunk at a time, instead of copying every weight before the step and
- * comparing after it (two extra passes over the parameters: a third of the
- * cost of --diagnose 1 on the benchmark network). */
-static void step_measured(trainer *t, double lr)
+static double stats_grad_rms(const fm_layer_stats *st) { return st->grad_w_norm / sqrt((double)st->n_in * st->n_out); }
+
+static double input_second_moment(const trainer *t, int batch)
+{
+    size_t count = (size_t)batch * (size_t)t->net->n_in;
+    return fm_reduce_sum_squares(t->batch_x, count) / (double)count;
+}
+
+/* Statistics of a diagnosed step whose gradient is clipped: the gradient's
+ * columns describe it as backward made it, before the clipping. */
+static void diagnose_before_clipping(trainer *t, int batch)
+{
+    fm_stats_measure(t->net, t->stats);
+    fm_stats_theory(t->net, input_second_moment(t, batch), t->stats);
+}
+
+/* The optimiser step of a diagnosed step: it also measures every layer's
+ * update-to-weight ratio ||W_after - W_before|| / ||W_before|| and the sums
+ * of its weights and gradient, a cache-sized chunk at a time, instead of
+ * copying every weight before the step and comparing after it, and instead
+ * of passes of their own over the weights and the gradient for the
+ * statistics (together more than the step itself on the benchmark network).
+ * Returns the gradient's global norm. */
+static double step_measured(trainer *t, double lr)
 {
     fm_net *net = t->net;
-    fm_optim_step_measured(t->opt, net->params, net->grads, lr, t->weight_begin, t->weight_length, net->n_layers,
-                           t->update_sq, t->weight_sq);
-    for (int l = 0; l < net->n_layers; l++)
-        t->update_ratio[l] = t->weight_sq[l] > 0.0 ? sqrt(t->update_sq[l] / t->weight_sq[l]) : NAN;
+    fm_optim_step_measured(t->opt, net->params, net->grads, lr, t->range_begin, t->range_length, 2 * net->n_layers,
+                           t->range_sums);
+    double grad_sq = 0.0;
+    for (int l = 0; l < net->n_layers; l++) {
+        const fm_update_sums *w = &t->range_sums[2 * l];
+        t->weight_sums[l] = *w;
+        t->update_ratio[l] = w->before_sq > 0.0 ? sqrt(w->update_sq / w->before_sq) : NAN;
+        grad_sq += w->grad_sq + t->range_sums[2 * l + 1].grad_sq;
+    }
+    return sqrt(grad_sq);
 }
 
 /* Fill the progress record; a pending warning goes out with the next call
@@ -983,17 +1006,36 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
                 if (st != FM_OK)
                     break;
             }
+            /* A diagnosed step in one process without clipping measures the
+             * weights and the gradient inside the optimiser step
+             * (step_measured); otherwise they are measured before it. */
+            const int clipping = config->clip_norm > 0.0;
+            const int measure_in_step = diagnose_now && !coll && !clipping;
             if (diagnose_now && coll) {
                 st = dist_diagnose_before_step(&t, n_local, err);
                 if (st != FM_OK)
                     break;
+            } else if (measure_in_step) {
+                fm_stats_measure_batch(net, t.stats);
             } else if (diagnose_now) {
-                diagnose_before_step(&t, batch);
+                diagnose_before_clipping(&t, batch);
             }
-            if (check_now)
-                watch_vanishing(&t, res);
+            if (check_now && !measure_in_step)
+                watch_vanishing(&t, res, weight_grad_rms(net, 0), weight_grad_rms(net, net->n_layers - 1));
             if (fused) {
                 fm_optim_set_steps(opt, fm_optim_steps(opt) + 1); /* the update is done */
+            } else if (measure_in_step) {
+                /* A non-finite gradient shows in the step's sums; the update it
+                 * made is undone with the rest by diverged(). */
+                double norm = step_measured(&t, lr);
+                if (!isfinite(norm)) {
+                    st = diverged(&t, res, epoch, lr,
+                                  isnan(norm) ? "the gradient became NaN" : "the gradient became infinite", err);
+                    break;
+                }
+                fm_stats_weights_from_sums(net, t.weight_sums, t.stats);
+                fm_stats_theory(net, input_second_moment(&t, batch), t.stats);
+                watch_vanishing(&t, res, stats_grad_rms(&t.stats[0]), stats_grad_rms(&t.stats[net->n_layers - 1]));
             } else {
                 double norm = fm_clip_grad_norm(net->grads, net->n_params, config->clip_norm);
                 if (!isfinite(norm)) {

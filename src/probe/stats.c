@@ -98,7 +98,7 @@ FM_HOT_LOOP static double never_active_share(const float *z, int batch, int n_ou
     return (double)never / (double)n_out;
 }
 
-void fm_stats_measure(fm_net *net, fm_layer_stats *stats)
+void fm_stats_measure_batch(fm_net *net, fm_layer_stats *stats)
 {
     const int batch = net->batch;
     for (int l = 0; l < net->n_layers; l++) {
@@ -110,14 +110,13 @@ void fm_stats_measure(fm_net *net, fm_layer_stats *stats)
         st->layer = l + 1;
         st->n_in = s->n_in;
         st->n_out = s->n_out;
-        moments w = measure(net->params + s->weight_offset, (size_t)s->n_out * (size_t)s->n_in);
-        st->var_w = w.var;
+        st->var_w = st->grad_w_norm = NAN;
         moments z = measure(s->z, count), a = measure(s->a, count);
         st->mean_z = z.mean;
         st->var_z = z.var;
         st->mean_a = a.mean;
         st->var_a = a.var;
-        st->nonfinite = !z.finite || !a.finite || !w.finite ? FM_NONFINITE_FORWARD : 0;
+        st->nonfinite = !z.finite || !a.finite ? FM_NONFINITE_FORWARD : 0;
         st->saturated = z.finite ? saturated_share(act, s->z, count) : NAN;
         st->dead = st->inactive = NAN;
         if (act->kind == FM_ACT_RELU)
@@ -128,18 +127,52 @@ void fm_stats_measure(fm_net *net, fm_layer_stats *stats)
         st->var_delta = d.var;
         if (!d.finite)
             st->nonfinite |= FM_NONFINITE_BACKWARD;
-        moments g = measure(net->grads + s->weight_offset, (size_t)s->n_out * (size_t)s->n_in);
-        st->grad_w_norm = g.finite ? sqrt((g.var + g.mean * g.mean) * (double)s->n_out * (double)s->n_in) : NAN;
-        if (!g.finite)
-            st->nonfinite |= FM_NONFINITE_BACKWARD;
         st->var_z_linear = st->var_z_meanfield = st->var_delta_theory = st->chi1 = NAN;
+    }
+}
+
+/* var_w, ||dL/dW|| and their non-finite flags from sums over a layer's n
+ * weights (an Inf or NaN in the gradient makes its sum of squares one). */
+static void set_weight_columns(fm_layer_stats *st, size_t n, double w_sum, double w_sq, double g_sq)
+{
+    int w_finite = isfinite(w_sum) && isfinite(w_sq), g_finite = isfinite(g_sq);
+    double mean = w_sum / (double)n;
+    st->var_w = w_finite ? fmax(w_sq / (double)n - mean * mean, 0.0) : NAN;
+    st->grad_w_norm = g_finite ? sqrt(g_sq) : NAN;
+    if (!w_finite)
+        st->nonfinite |= FM_NONFINITE_FORWARD;
+    if (!g_finite)
+        st->nonfinite |= FM_NONFINITE_BACKWARD;
+}
+
+void fm_stats_weights_from_sums(fm_net *net, const fm_update_sums *weight_sums, fm_layer_stats *stats)
+{
+    for (int l = 0; l < net->n_layers; l++) {
+        const fm_net_layer_state *s = &net->layers[l];
+        const fm_update_sums *w = &weight_sums[l];
+        set_weight_columns(&stats[l], (size_t)s->n_out * (size_t)s->n_in, w->before_sum, w->before_sq, w->grad_sq);
+    }
+}
+
+void fm_stats_measure(fm_net *net, fm_layer_stats *stats)
+{
+    fm_stats_measure_batch(net, stats);
+    for (int l = 0; l < net->n_layers; l++) {
+        const fm_net_layer_state *s = &net->layers[l];
+        size_t n = (size_t)s->n_out * (size_t)s->n_in;
+        double w_sum, w_sq;
+        fm_reduce_moments(net->params + s->weight_offset, n, &w_sum, &w_sq);
+        set_weight_columns(&stats[l], n, w_sum, w_sq, fm_reduce_sum_squares(net->grads + s->weight_offset, n));
     }
 }
 
 void fm_stats_theory(fm_net *net, double input_q, fm_layer_stats *stats)
 {
-    double linear = input_q, q_prev = input_q;
-    const fm_activation *prev_act = NULL;
+    /* One quadrature sweep per layer (fm_meanfield_moments) gives both what
+     * the next layer's q needs, E[phi_l^2] at q_l, and what chi_1 and the
+     * backward recursion need, E[phi_l'^2] at q_l; the latter waits in
+     * var_delta_theory until the backward loop below uses it. */
+    double linear = input_q, q_prev = input_q, phi_sq_prev = NAN;
     for (int l = 0; l < net->n_layers; l++) {
         const fm_net_layer_state *s = &net->layers[l];
         fm_layer_stats *st = &stats[l];
@@ -148,12 +181,21 @@ void fm_stats_theory(fm_net *net, double input_q, fm_layer_stats *stats)
         double sigma_b2 = b.var + b.mean * b.mean;
         linear *= sigma_w2;
         st->var_z_linear = linear;
-        /* The first layer sees x itself: its q is a second moment of data. */
-        double q = prev_act ? fm_meanfield_next_q(prev_act, q_prev, sigma_w2, sigma_b2) : sigma_w2 * q_prev + sigma_b2;
+        /* The first layer sees x itself: its q is a second moment of data.
+         * A q gone bad (negative, NaN, Inf) stays as it is downwards. */
+        double q;
+        if (l == 0)
+            q = sigma_w2 * input_q + sigma_b2;
+        else if (!(q_prev >= 0.0) || isinf(q_prev))
+            q = q_prev;
+        else
+            q = sigma_w2 * phi_sq_prev + sigma_b2;
         st->var_z_meanfield = q;
-        st->chi1 = fm_meanfield_chi1(&net->specs[l].act, q, sigma_w2);
+        double dphi_sq;
+        fm_meanfield_moments(&net->specs[l].act, q, &phi_sq_prev, &dphi_sq);
         q_prev = q;
-        prev_act = &net->specs[l].act;
+        st->chi1 = sigma_w2 * dphi_sq;
+        st->var_delta_theory = net->specs[l].act.kind == FM_ACT_SOFTMAX ? 1.0 : dphi_sq;
     }
     /* Backward: Var[dL/dz_l] = Var[dL/dz_{l+1}] n_{l+1} Var[W_{l+1}] E[phi_l'(z_l)^2]. */
     int last = net->n_layers - 1;
@@ -161,10 +203,7 @@ void fm_stats_theory(fm_net *net, double input_q, fm_layer_stats *stats)
     stats[last].var_delta_theory = var;
     for (int l = last - 1; l >= 0; l--) {
         const fm_layer_stats *next = &stats[l + 1];
-        double derivative = net->specs[l].act.kind == FM_ACT_SOFTMAX
-                                ? 1.0
-                                : fm_meanfield_derivative_moment(&net->specs[l].act, stats[l].var_z_meanfield);
-        var *= (double)next->n_out * next->var_w * derivative;
+        var *= (double)next->n_out * next->var_w * stats[l].var_delta_theory;
         stats[l].var_delta_theory = var;
     }
 }

@@ -12,36 +12,71 @@ static const double GL_X[5] = {0.1488743389816312, 0.4333953941292472, 0.6794095
 static const double GL_W[5] = {0.2955242247147529, 0.2692667193099963, 0.2190863625159820, 0.1494513491505806,
                                0.0666713443086881};
 
-static double panel(double (*f)(double, void *), void *user, double a, double b)
+/* Adds the panel [a, b]'s share of E[f_k(u)] to sum[k] for k < n: f fills
+ * the n integrands at a node, so that expectations of one activation share
+ * the nodes, the Gaussian density and the activation's evaluations. */
+typedef void (*integrands)(double u, void *user, double *values);
+
+static void panel(integrands f, void *user, int n, double a, double b, double *sum)
 {
-    double mid = 0.5 * (a + b), half = 0.5 * (b - a), sum = 0.0;
+    double mid = 0.5 * (a + b), half = 0.5 * (b - a), part[2] = {0.0, 0.0}, values[2];
     for (int i = 0; i < 5; i++) {
         for (int sign = -1; sign <= 1; sign += 2) {
-            double u = mid + sign * half * GL_X[i];
-            sum += GL_W[i] * f(u, user) * exp(-0.5 * u * u);
+            double u = mid + sign * half * GL_X[i], density = exp(-0.5 * u * u);
+            f(u, user, values);
+            for (int k = 0; k < n; k++)
+                part[k] += GL_W[i] * values[k] * density;
         }
     }
-    return sum * half;
+    for (int k = 0; k < n; k++)
+        sum[k] += part[k] * half;
 }
 
-double fm_gauss_expectation(double (*f)(double u, void *user), void *user)
+/* E[f_k(u)], u ~ N(0, 1), for n <= 2 integrands, into out[k]. */
+static void gauss_expectations(integrands f, void *user, int n, double *out)
 {
     /* Each half-line: [0, 2^-30], then panels [2^-k-1, 2^-k] for k = 29..2 towards the kink at
      * 0, then uniform panels of width 0.25 out to 12 (density ~1e-32 there). */
-    double total = 0.0;
+    double total[2] = {0.0, 0.0};
     for (int side = -1; side <= 1; side += 2) {
         double lo = 0.0;
         for (int k = 30; k >= 2; k--) {
             double hi = ldexp(1.0, -k);
-            total += side > 0 ? panel(f, user, lo, hi) : panel(f, user, -hi, -lo);
+            if (side > 0)
+                panel(f, user, n, lo, hi, total);
+            else
+                panel(f, user, n, -hi, -lo, total);
             lo = hi;
         }
         for (int k = 1; k < 48; k++) {
             double a = 0.25 * k; /* panels [0.25, 0.5] ... [11.75, 12] */
-            total += side > 0 ? panel(f, user, a, a + 0.25) : panel(f, user, -a - 0.25, -a);
+            if (side > 0)
+                panel(f, user, n, a, a + 0.25, total);
+            else
+                panel(f, user, n, -a - 0.25, -a, total);
         }
     }
-    return total / sqrt(2.0 * M_PI);
+    for (int k = 0; k < n; k++)
+        out[k] = total[k] / sqrt(2.0 * M_PI);
+}
+
+typedef struct user_function {
+    double (*f)(double u, void *user);
+    void *user;
+} user_function;
+
+static void one_integrand(double u, void *user, double *values)
+{
+    const user_function *uf = user;
+    values[0] = uf->f(u, uf->user);
+}
+
+double fm_gauss_expectation(double (*f)(double u, void *user), void *user)
+{
+    user_function uf = {f, user};
+    double e;
+    gauss_expectations(one_integrand, &uf, 1, &e);
+    return e;
 }
 
 typedef struct scaled_act {
@@ -49,18 +84,24 @@ typedef struct scaled_act {
     double scale; /* sqrt(q) */
 } scaled_act;
 
-static double phi_squared(double u, void *user)
+static void phi_squared(double u, void *user, double *values)
 {
     const scaled_act *s = user;
     double v = fm_act_value(s->act, s->scale * u);
-    return v * v;
+    values[0] = v * v;
 }
 
-static double dphi_squared(double u, void *user)
+static void dphi_squared(double u, void *user, double *values)
 {
     const scaled_act *s = user;
     double d = fm_act_derivative(s->act, s->scale * u);
-    return d * d;
+    values[0] = d * d;
+}
+
+static void both_squared(double u, void *user, double *values)
+{
+    phi_squared(u, user, values);
+    dphi_squared(u, user, values + 1);
 }
 
 double fm_meanfield_next_q(const fm_activation *act, double q, double sigma_w2, double sigma_b2)
@@ -68,7 +109,9 @@ double fm_meanfield_next_q(const fm_activation *act, double q, double sigma_w2, 
     if (!(q >= 0.0) || isinf(q))
         return q;
     scaled_act s = {act, sqrt(q)};
-    return sigma_w2 * fm_gauss_expectation(phi_squared, &s) + sigma_b2;
+    double e;
+    gauss_expectations(phi_squared, &s, 1, &e);
+    return sigma_w2 * e + sigma_b2;
 }
 
 double fm_meanfield_derivative_moment(const fm_activation *act, double q)
@@ -76,7 +119,23 @@ double fm_meanfield_derivative_moment(const fm_activation *act, double q)
     if (!(q >= 0.0) || isinf(q))
         return NAN;
     scaled_act s = {act, sqrt(q)};
-    return fm_gauss_expectation(dphi_squared, &s);
+    double e;
+    gauss_expectations(dphi_squared, &s, 1, &e);
+    return e;
+}
+
+void fm_meanfield_moments(const fm_activation *act, double q, double *phi_sq, double *dphi_sq)
+{
+    if (!(q >= 0.0) || isinf(q)) {
+        *phi_sq = q; /* so that the next q is q again, as fm_meanfield_next_q gives */
+        *dphi_sq = NAN;
+        return;
+    }
+    scaled_act s = {act, sqrt(q)};
+    double e[2];
+    gauss_expectations(both_squared, &s, 2, e);
+    *phi_sq = e[0];
+    *dphi_sq = e[1];
 }
 
 double fm_meanfield_chi1(const fm_activation *act, double q, double sigma_w2)
@@ -118,9 +177,10 @@ double fm_meanfield_fixed_point(const fm_activation *act, double sigma_w2, doubl
  * bias variance needs no fixed-point iteration at all. */
 static double critical_bias_var(const fm_activation *act, double q, double *sigma_w2)
 {
-    scaled_act s = {act, sqrt(q)};
-    *sigma_w2 = 1.0 / fm_gauss_expectation(dphi_squared, &s);
-    return q - *sigma_w2 * fm_gauss_expectation(phi_squared, &s);
+    double phi_sq, dphi_sq;
+    fm_meanfield_moments(act, q, &phi_sq, &dphi_sq);
+    *sigma_w2 = 1.0 / dphi_sq;
+    return q - *sigma_w2 * phi_sq;
 }
 
 fm_status fm_meanfield_critical_weight_var(const fm_activation *act, double sigma_b2, double lo, double hi,

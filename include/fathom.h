@@ -351,7 +351,7 @@ void fm_optim_step(fm_optim *opt, float *params, const float *grads, double lr);
 typedef struct fm_update_sums {
     double update_sq;             /* sum of (new - old)^2 */
     double before_sum, before_sq; /* sum of old and of old^2 */
-    double grad_sum, grad_sq;     /* sum of g and of g^2 */
+    double grad_sq;               /* sum of g^2 */
 } fm_update_sums;
 
 /* The same update, also measuring it over n_ranges parameter ranges (sorted,

@@ -28,8 +28,8 @@ double fm_reduce_diff_squares(const float *a, const float *b, size_t n);
 /* What an optimiser step did to n parameters, in one pass over a chunk:
  * sums[FM_SUM_UPDATE_SQ] = sum of (now[i] - old[i])^2 (differences in
  * double), sums[FM_SUM_OLD] and [FM_SUM_OLD_SQ] of old[i] and old[i]^2,
- * sums[FM_SUM_GRAD] and [FM_SUM_GRAD_SQ] of g[i] and g[i]^2. Added to sums. */
-enum { FM_SUM_UPDATE_SQ, FM_SUM_OLD, FM_SUM_OLD_SQ, FM_SUM_GRAD, FM_SUM_GRAD_SQ, FM_STEP_SUMS };
+ * sums[FM_SUM_GRAD_SQ] of g[i]^2. Added to sums. */
+enum { FM_SUM_UPDATE_SQ, FM_SUM_OLD, FM_SUM_OLD_SQ, FM_SUM_GRAD_SQ, FM_STEP_SUMS };
 void fm_reduce_step_sums(const float *old, const float *now, const float *g, size_t n, double sums[FM_STEP_SUMS]);
 
 /* 1 when every v[i] is finite (no Inf, no NaN). Reads the exponent bits with

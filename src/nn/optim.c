@@ -222,8 +222,7 @@ void fm_optim_step_measured(fm_optim *opt, float *params, const float *grads, do
             update_range(opt, params, grads, at, n, lr);
             fm_reduce_step_sums(old, params + at, grads + at, n, s);
         }
-        sums[r] = (fm_update_sums){s[FM_SUM_UPDATE_SQ], s[FM_SUM_OLD], s[FM_SUM_OLD_SQ], s[FM_SUM_GRAD],
-                                   s[FM_SUM_GRAD_SQ]};
+        sums[r] = (fm_update_sums){s[FM_SUM_UPDATE_SQ], s[FM_SUM_OLD], s[FM_SUM_OLD_SQ], s[FM_SUM_GRAD_SQ]};
         done = start + length[r];
     }
     opt->step++;

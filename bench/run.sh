@@ -63,6 +63,14 @@ if [ "$QUICK" = 1 ]; then PROBE_SAMPLES=128; else PROBE_SAMPLES=1024; fi
 SGEMM_SECONDS=$(awk -v s="$MIN_SECONDS" 'BEGIN { print (s < 1 ? s : 0.4) }')
 DIAG_SECONDS=$(awk -v s="$MIN_SECONDS" 'BEGIN { print s / 2 }')
 
+# The PyTorch peer: checked before anything is built, so that a missing
+# torch is said in one line rather than as a traceback minutes later.
+if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
+    echo "bench/run.sh: $PYTHON cannot import torch: install Debian's python3-torch" \
+        "(apt-get install python3-torch) or set PYTHON to a Python that has it" >&2
+    exit 2
+fi
+
 if [ -z "${BENCH_TRAIN:-}" ]; then
     log=$BUILD/bench-build.log
     mkdir -p "$BUILD"

@@ -131,6 +131,10 @@ void fm_act_forward(const fm_activation *act, const float *z, float *a, size_t n
 double fm_act_derivative(const fm_activation *act, double z);
 /* phi(z) for one value, in double. Softmax: returns z. */
 double fm_act_value(const fm_activation *act, double z);
+/* Both at once, sharing the transcendental functions they have in common
+ * (the mean-field quadrature needs both at every node): bit for bit what the
+ * two functions above give. */
+void fm_act_value_derivative(const fm_activation *act, double z, double *value, double *derivative);
 
 /* grad_z[i] = grad_a[i] * phi'(z[i]); grad_z may alias grad_a. */
 void fm_act_backward(const fm_activation *act, const float *z, const float *grad_a,

@@ -273,6 +273,16 @@ static void test_activation_derivatives(void **state)
             nontrivial += fabs(analytic);
         }
         assert_true(nontrivial > 1.0);
+        /* The combined evaluation the quadrature uses is both functions, bit for bit. */
+        const double extra[] = {0.0, -0.0, 1e-300, -1e-300, 40.0, -40.0, 700.0, -700.0};
+        for (int i = 0; i < 401 + (int)(sizeof extra / sizeof extra[0]); i++) {
+            double zi = i < 401 ? z[i] : extra[i - 401], v, d;
+            fm_act_value_derivative(&act, zi, &v, &d);
+            double want_v = fm_act_value(&act, zi), want_d = fm_act_derivative(&act, zi);
+            if (memcmp(&v, &want_v, sizeof v) != 0 || memcmp(&d, &want_d, sizeof d) != 0)
+                fail_msg("%s at %g: together (%.17g, %.17g), apart (%.17g, %.17g)", acts[k], zi, v, d, want_v,
+                         want_d);
+        }
     }
 }
 

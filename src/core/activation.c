@@ -210,6 +210,47 @@ double fm_act_derivative(const fm_activation *act, double z)
     return 1.0;
 }
 
+void fm_act_value_derivative(const fm_activation *act, double z, double *value, double *derivative)
+{
+    switch (act->kind) {
+    case FM_ACT_SIGMOID: {
+        double s = sigmoid_d(z);
+        *value = s;
+        *derivative = s * (1.0 - s);
+        return;
+    }
+    case FM_ACT_TANH: {
+        double t = tanh(z);
+        *value = t;
+        *derivative = 1.0 - t * t;
+        return;
+    }
+    case FM_ACT_GELU: {
+        double cdf = 1.0 + erf(z * M_SQRT1_2);
+        *value = 0.5 * z * cdf;
+        *derivative = 0.5 * cdf + z * exp(-0.5 * z * z) * (0.5 * M_2_SQRTPI * M_SQRT1_2);
+        return;
+    }
+    case FM_ACT_SILU: {
+        double s = sigmoid_d(z);
+        *value = z * s;
+        *derivative = s * (1.0 + z * (1.0 - s));
+        return;
+    }
+    case FM_ACT_SOFTPLUS: {
+        /* sigmoid_d takes exp(-z) for z >= 0 and exp(z) below: exp(-|z|) either way */
+        double e = exp(-fabs(z));
+        *value = (z > 0 ? z : 0.0) + log1p(e);
+        *derivative = z >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+        return;
+    }
+    default: /* nothing to share (or only on one side, as ELU's expm1 and exp) */
+        *value = fm_act_value(act, z);
+        *derivative = fm_act_derivative(act, z);
+        return;
+    }
+}
+
 double fm_act_max_derivative(const fm_activation *act)
 {
     switch (act->kind) {

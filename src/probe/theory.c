@@ -5,6 +5,7 @@
 #include "core/internal.h"
 
 #include <math.h>
+#include <pthread.h>
 
 /* 10-point Gauss-Legendre nodes and weights on [-1, 1]. */
 static const double GL_X[5] = {0.1488743389816312, 0.4333953941292472, 0.6794095682990244, 0.8650633666889845,
@@ -12,49 +13,77 @@ static const double GL_X[5] = {0.1488743389816312, 0.4333953941292472, 0.6794095
 static const double GL_W[5] = {0.2955242247147529, 0.2692667193099963, 0.2190863625159820, 0.1494513491505806,
                                0.0666713443086881};
 
-/* Adds the panel [a, b]'s share of E[f_k(u)] to sum[k] for k < n: f fills
- * the n integrands at a node, so that expectations of one activation share
- * the nodes, the Gaussian density and the activation's evaluations. */
-typedef void (*integrands)(double u, void *user, double *values);
+/* The quadrature rule: on each half-line the panel [0, 2^-30], then panels
+ * [2^-k-1, 2^-k] for k = 29..2 towards the kink at 0, then uniform panels of
+ * width 0.25 out to 12 (density ~1e-32 there); 10 Gauss-Legendre nodes each.
+ * Nodes and their weights times the Gaussian density are constants, computed
+ * once (pthread_once) rather than an exp per node at every expectation: the
+ * theory columns of a diagnosed training step evaluate thousands of them. */
+enum { PANELS_PER_SIDE = 29 + 47, PANELS = 2 * PANELS_PER_SIDE, NODES = 10 };
 
-static void panel(integrands f, void *user, int n, double a, double b, double *sum)
+typedef struct quadrature_rule {
+    double u[PANELS][NODES];
+    double weight[PANELS][NODES]; /* Gauss-Legendre weight times exp(-u^2 / 2) */
+    double half[PANELS];          /* half the panel's width */
+} quadrature_rule;
+
+static quadrature_rule rule;
+static pthread_once_t rule_once = PTHREAD_ONCE_INIT;
+
+static void add_panel(int p, double a, double b)
 {
-    double mid = 0.5 * (a + b), half = 0.5 * (b - a), part[2] = {0.0, 0.0}, values[2];
-    for (int i = 0; i < 5; i++) {
+    double mid = 0.5 * (a + b), half = 0.5 * (b - a);
+    rule.half[p] = half;
+    for (int i = 0; i < 5; i++)
         for (int sign = -1; sign <= 1; sign += 2) {
-            double u = mid + sign * half * GL_X[i], density = exp(-0.5 * u * u);
-            f(u, user, values);
-            for (int k = 0; k < n; k++)
-                part[k] += GL_W[i] * values[k] * density;
+            int j = 2 * i + (sign > 0);
+            double u = mid + sign * half * GL_X[i];
+            rule.u[p][j] = u;
+            rule.weight[p][j] = GL_W[i] * exp(-0.5 * u * u);
         }
-    }
-    for (int k = 0; k < n; k++)
-        sum[k] += part[k] * half;
 }
 
-/* E[f_k(u)], u ~ N(0, 1), for n <= 2 integrands, into out[k]. */
-static void gauss_expectations(integrands f, void *user, int n, double *out)
+static void build_rule(void)
 {
-    /* Each half-line: [0, 2^-30], then panels [2^-k-1, 2^-k] for k = 29..2 towards the kink at
-     * 0, then uniform panels of width 0.25 out to 12 (density ~1e-32 there). */
-    double total[2] = {0.0, 0.0};
+    int p = 0;
     for (int side = -1; side <= 1; side += 2) {
         double lo = 0.0;
         for (int k = 30; k >= 2; k--) {
             double hi = ldexp(1.0, -k);
             if (side > 0)
-                panel(f, user, n, lo, hi, total);
+                add_panel(p++, lo, hi);
             else
-                panel(f, user, n, -hi, -lo, total);
+                add_panel(p++, -hi, -lo);
             lo = hi;
         }
         for (int k = 1; k < 48; k++) {
             double a = 0.25 * k; /* panels [0.25, 0.5] ... [11.75, 12] */
             if (side > 0)
-                panel(f, user, n, a, a + 0.25, total);
+                add_panel(p++, a, a + 0.25);
             else
-                panel(f, user, n, -a - 0.25, -a, total);
+                add_panel(p++, -a - 0.25, -a);
         }
+    }
+}
+
+/* f fills the n integrands at a node, so that expectations of one activation
+ * share the nodes and the activation's evaluations. */
+typedef void (*integrands)(double u, void *user, double *values);
+
+/* E[f_k(u)], u ~ N(0, 1), for n <= 2 integrands, into out[k]. */
+static void gauss_expectations(integrands f, void *user, int n, double *out)
+{
+    pthread_once(&rule_once, build_rule);
+    double total[2] = {0.0, 0.0}, values[2];
+    for (int p = 0; p < PANELS; p++) {
+        double part[2] = {0.0, 0.0};
+        for (int j = 0; j < NODES; j++) {
+            f(rule.u[p][j], user, values);
+            for (int k = 0; k < n; k++)
+                part[k] += values[k] * rule.weight[p][j];
+        }
+        for (int k = 0; k < n; k++)
+            total[k] += part[k] * rule.half[p];
     }
     for (int k = 0; k < n; k++)
         out[k] = total[k] / sqrt(2.0 * M_PI);
@@ -100,8 +129,11 @@ static void dphi_squared(double u, void *user, double *values)
 
 static void both_squared(double u, void *user, double *values)
 {
-    phi_squared(u, user, values);
-    dphi_squared(u, user, values + 1);
+    const scaled_act *s = user;
+    double v, d;
+    fm_act_value_derivative(s->act, s->scale * u, &v, &d);
+    values[0] = v * v;
+    values[1] = d * d;
 }
 
 double fm_meanfield_next_q(const fm_activation *act, double q, double sigma_w2, double sigma_b2)

@@ -7,7 +7,7 @@
  *   diagnosed step:  forward + loss, fm_net_backward, fm_stats_measure_batch,
  *                    fm_optim_step_measured over every layer's weights and
  *                    biases (update ratios, weight and gradient sums, the
- *                    gradient norm), fm_stats_weights_from_sums and
+ *                    gradient norm), fm_stats_params_from_sums and
  *                    fm_stats_theory
  *
  * and, for comparison, fm_optim_step alone and the passes that a step with
@@ -30,7 +30,7 @@ static const char *const PART_NAMES[PARTS] = {"forward + loss",
                                               "fm_net_backward",
                                               "fm_stats_measure_batch",
                                               "fm_optim_step_measured",
-                                              "fm_stats_weights_from_sums",
+                                              "fm_stats_params_from_sums",
                                               "fm_stats_theory",
                                               "fm_optim_step (not in either)",
                                               "fm_stats_measure (clipping)",
@@ -90,7 +90,7 @@ int main(int argc, char **argv)
         y[i] = (float)(i % n_out);
     const fm_loss loss = {FM_LOSS_CROSS_ENTROPY, 1.0};
     fm_layer_stats stats[MAX_LAYERS];
-    fm_update_sums sums[2 * MAX_LAYERS], weight_sums[MAX_LAYERS];
+    fm_update_sums sums[2 * MAX_LAYERS];
     size_t begin[2 * MAX_LAYERS], length[2 * MAX_LAYERS]; /* each layer's weights, then its biases */
     for (int l = 0; l < n_layers; l++) {
         begin[2 * l] = (size_t)(fm_net_weight(net, l) - fm_net_params(net));
@@ -111,9 +111,7 @@ int main(int argc, char **argv)
         double t3 = bench_now_s();
         fm_optim_step_measured(opt, fm_net_params(net), fm_net_grads(net), oc.lr, begin, length, 2 * n_layers, sums);
         double t4 = bench_now_s();
-        for (int l = 0; l < n_layers; l++)
-            weight_sums[l] = sums[2 * l];
-        fm_stats_weights_from_sums(net, weight_sums, stats);
+        fm_stats_params_from_sums(net, sums, stats);
         double t5 = bench_now_s();
         fm_stats_theory(net, 1.0, stats);
         double t6 = bench_now_s();

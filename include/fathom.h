@@ -685,6 +685,9 @@ typedef struct fm_train_result {
  * end. A loss or gradient that becomes non-finite, or a loss that explodes,
  * stops training with FM_ERR_NUMERIC naming the epoch, step and learning rate,
  * and the weights of the last completed epoch are restored (result->restored_epoch).
+ * The optimiser is left as the diverging step left it (its moments may hold
+ * Inf or NaN: steps that fuse or measure the update apply it before the
+ * gradient is seen to be non-finite); give a retry a fresh one.
  * No allocation happens inside a step. */
 fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_train_options *opts,
                    const fm_dataset *train, const fm_dataset *val, fm_train_callback on_progress,
@@ -811,6 +814,7 @@ struct fm_layer_stats {
     int layer;              /* 1-based */
     int n_in, n_out;
     double var_w;           /* empirical variance of the layer's weights */
+    double sigma_b2;        /* E[b^2] of its biases: the mean-field bias variance */
     double mean_z, var_z;   /* pre-activation, over units and samples */
     double mean_a, var_a;   /* activation */
     double var_z_linear;    /* the lecture's product formula: E[x^2] prod n_j Var[W_j] */
@@ -822,7 +826,7 @@ struct fm_layer_stats {
     double var_delta_theory;/* backward recursion from the output layer's measured value */
     double grad_w_norm;     /* ||dL/dW||_2 (Frobenius) */
     double chi1;            /* mean-field chi_1 at this layer's q */
-    int nonfinite;          /* bits: FM_NONFINITE_FORWARD (z, a or W hold Inf or NaN),
+    int nonfinite;          /* bits: FM_NONFINITE_FORWARD (z, a, W or b hold Inf or NaN),
                              * FM_NONFINITE_BACKWARD (dL/dz or dL/dW do) */
 };
 
@@ -835,20 +839,21 @@ struct fm_layer_stats {
 void fm_stats_measure(fm_net *net, fm_layer_stats *stats);
 
 /* fm_stats_measure in two parts, for training, whose measured optimiser step
- * (fm_optim_step_measured) reads the weights and their gradient anyway:
+ * (fm_optim_step_measured) reads the parameters and their gradient anyway:
  * fm_stats_measure_batch fills the columns of the batch (z, a, dL/dz,
  * saturated, dead and inactive units, their non-finite flags) and leaves
- * var_w and grad_w_norm NaN; fm_stats_weights_from_sums fills those two and
- * their flags from the step's sums over each layer's weights (weight_sums[l]
- * for layer l, measured before the update). */
+ * var_w, sigma_b2 and grad_w_norm NaN; fm_stats_params_from_sums fills those
+ * and their flags from the step's sums, measured before the update:
+ * sums[2 l] over layer l's weights and sums[2 l + 1] over its biases. */
 void fm_stats_measure_batch(fm_net *net, fm_layer_stats *stats);
-void fm_stats_weights_from_sums(fm_net *net, const fm_update_sums *weight_sums, fm_layer_stats *stats);
+void fm_stats_params_from_sums(fm_net *net, const fm_update_sums *sums, fm_layer_stats *stats);
 
 /* Theory columns: the linear-regime product formula and the mean-field
  * recursion, started from the input's mean second moment input_q, with each
  * layer's measured weight variance (sigma_w2 = n_in Var[W]) and bias second
- * moment (sigma_b2 = E[b^2]); the backward recursion starts from the last
- * layer's measured var_delta. Call after fm_stats_measure. */
+ * moment (stats' sigma_b2 = E[b^2]); the backward recursion starts from the
+ * last layer's measured var_delta. Call after fm_stats_measure (or its two
+ * parts). */
 void fm_stats_theory(fm_net *net, double input_q, fm_layer_stats *stats);
 
 /* A full probe: forward x [batch][n_in] (no dropout), backward from grad_out

@@ -433,6 +433,156 @@ static void test_diagnostics_and_vanishing_warning(void **state)
     fm_dataset_free(val);
 }
 
+/* Every diagnosed step's statistics, for comparing two runs. */
+enum { RECORD_STEPS = 64, RECORD_LAYERS = 4 };
+typedef struct stats_record {
+    int calls;
+    fm_layer_stats stats[RECORD_STEPS][RECORD_LAYERS];
+    double ratio[RECORD_STEPS][RECORD_LAYERS];
+} stats_record;
+
+static void record_stats(const fm_train_progress *p, const fm_layer_stats *stats, const double *update_ratio,
+                         int n_layers, void *user)
+{
+    (void)p;
+    stats_record *r = user;
+    assert_int_equal(n_layers, RECORD_LAYERS);
+    if (r->calls < RECORD_STEPS) {
+        memcpy(r->stats[r->calls], stats, sizeof r->stats[0]);
+        memcpy(r->ratio[r->calls], update_ratio, sizeof r->ratio[0]);
+    }
+    r->calls++;
+}
+
+static void assert_near(double got, double want, double rel, const char *what, int step, int layer)
+{
+    if (isnan(want) ? !isnan(got) : fabs(got - want) > rel * fabs(want))
+        fail_msg("step %d, layer %d, %s: %.17g, measured apart %.17g", step, layer + 1, what, got, want);
+}
+
+/* A diagnosed step measures the weights and their gradient inside the
+ * optimiser step, unless the gradient is clipped, when the statistics are
+ * taken by passes of their own before the clipping. A clipping bound no
+ * gradient reaches makes the two runs take the same steps: the weights must
+ * end bit-identical and every statistic agree, the batch columns exactly,
+ * the weights' and gradient's to the rounding of sums taken in another order,
+ * the theory columns that depend on them likewise. Adam, so that no step of
+ * either run takes the fused SGD path. */
+static void test_diagnosed_step_measures_like_separate_passes(void **state)
+{
+    (void)state;
+    fm_error err;
+    fm_dataset *all = levitus(&err), *train, *val;
+    FM_ASSERT_OK(fm_dataset_split(all, 0.1, 5, &train, &val, &err), &err);
+    standardise(train, val);
+    fm_net *nets[2] = {regression_net(11, "tanh"), regression_net(11, "tanh")};
+    stats_record *rec = calloc(2, sizeof *rec);
+    assert_non_null(rec);
+    for (int run = 0; run < 2; run++) {
+        fm_optim_config config = fm_optim_config_default(FM_OPTIM_ADAM);
+        config.lr = 1e-3;
+        config.clip_norm = run == 0 ? 0.0 : 1e30;
+        fm_optim *opt;
+        FM_ASSERT_OK(fm_optim_create(&config, fm_net_n_params(nets[run]), &opt, &err), &err);
+        fm_loss loss = {FM_LOSS_MSE, 1.0};
+        fm_train_options to = fm_train_options_default();
+        to.epochs = 2; /* 2 x 57 steps */
+        to.batch = 64;
+        to.diagnose_every = 1;
+        to.on_diagnose = record_stats;
+        to.diagnose_user = &rec[run];
+        FM_ASSERT_OK(fm_train(nets[run], opt, &loss, &to, train, NULL, NULL, NULL, NULL, &err), &err);
+        fm_optim_free(opt);
+    }
+    assert_int_equal(rec[0].calls, rec[1].calls);
+    assert_true(rec[0].calls >= RECORD_STEPS);
+    assert_memory_equal(fm_net_params(nets[0]), fm_net_params(nets[1]), fm_net_n_params(nets[0]) * sizeof(float));
+    for (int k = 0; k < RECORD_STEPS; k++)
+        for (int l = 0; l < RECORD_LAYERS; l++) {
+            const fm_layer_stats *a = &rec[0].stats[k][l], *b = &rec[1].stats[k][l];
+            assert_near(a->mean_z, b->mean_z, 0.0, "mean z", k, l);
+            assert_near(a->var_z, b->var_z, 0.0, "Var z", k, l);
+            assert_near(a->var_a, b->var_a, 0.0, "Var a", k, l);
+            assert_near(a->saturated, b->saturated, 0.0, "saturated", k, l);
+            assert_near(a->var_delta, b->var_delta, 0.0, "Var dL/dz", k, l);
+            assert_near(rec[0].ratio[k][l], rec[1].ratio[k][l], 0.0, "update ratio", k, l);
+            assert_near(a->var_w, b->var_w, 1e-12, "Var W", k, l);
+            assert_near(a->grad_w_norm, b->grad_w_norm, 1e-12, "|dL/dW|", k, l);
+            assert_near(a->var_z_linear, b->var_z_linear, 1e-10, "linear theory", k, l);
+            assert_near(a->var_z_meanfield, b->var_z_meanfield, 1e-10, "mean-field q", k, l);
+            assert_near(a->chi1, b->chi1, 1e-10, "chi_1", k, l);
+            assert_near(a->var_delta_theory, b->var_delta_theory, 1e-10, "backward theory", k, l);
+            assert_int_equal(a->nonfinite, b->nonfinite);
+            assert_true(a->grad_w_norm > 0.0 && a->var_w > 0.0 && rec[0].ratio[k][l] > 0.0);
+        }
+    free(rec);
+    fm_net_free(nets[0]);
+    fm_net_free(nets[1]);
+    fm_dataset_free(all);
+    fm_dataset_free(train);
+    fm_dataset_free(val);
+}
+
+/* A gradient that overflows while the loss stays finite: one input column at
+ * 3e38 (finite float) meets first-layer weights of ~1e-40, so z and the loss
+ * are moderate, but dL/dW_1 sums 64 rows of 3e38 times dL/dz and overflows.
+ * With statistics every step the overflow shows in the measured step's sums,
+ * after the update; without them in the norm before it. Either way training
+ * stops as diverged, says so, and the initial weights come back bit for bit. */
+static void test_overflowing_gradient_in_diagnosed_step(void **state)
+{
+    (void)state;
+    fm_error err;
+    enum { ROWS = 64 };
+    fm_dataset *data;
+    FM_ASSERT_OK(fm_dataset_alloc(ROWS, 2, 1, &data, &err), &err);
+    for (int r = 0; r < ROWS; r++) {
+        data->x[2 * r] = 3e38f;
+        data->x[2 * r + 1] = (float)(r % 7) * 0.1f;
+        data->y[r] = 1.0f;
+    }
+    for (int diagnose = 0; diagnose <= 1; diagnose++) {
+        fm_layer_spec specs[2];
+        memset(specs, 0, sizeof specs);
+        specs[0].n_out = 8;
+        specs[0].act = fm_activation_default(FM_ACT_TANH);
+        specs[0].init = (fm_init){FM_INIT_FIXED, 0, 1e-80};
+        specs[1].n_out = 1;
+        specs[1].act = fm_activation_default(FM_ACT_LINEAR);
+        specs[1].init = (fm_init){FM_INIT_FIXED, 0, 100.0};
+        fm_net *net;
+        FM_ASSERT_OK(fm_net_create(2, specs, 2, 3, &net, &err), &err);
+        size_t n = fm_net_n_params(net);
+        float *initial = malloc(n * sizeof *initial);
+        assert_non_null(initial);
+        memcpy(initial, fm_net_params(net), n * sizeof *initial);
+        fm_optim_config config = fm_optim_config_default(FM_OPTIM_ADAM);
+        fm_optim *opt;
+        FM_ASSERT_OK(fm_optim_create(&config, n, &opt, &err), &err);
+        fm_loss loss = {FM_LOSS_MSE, 1.0};
+        fm_train_options to = fm_train_options_default();
+        to.epochs = 2;
+        to.batch = ROWS;
+        stats_record rec = {0};
+        if (diagnose) {
+            to.diagnose_every = 1;
+            to.on_diagnose = record_stats;
+            to.diagnose_user = &rec;
+        }
+        fm_train_result res;
+        FM_ASSERT_FAILS(fm_train(net, opt, &loss, &to, data, NULL, NULL, NULL, &res, &err), &err, FM_ERR_NUMERIC,
+                        "the gradient became infinite");
+        assert_true(fm_test_contains(err.message, "step 1"));
+        assert_true(res.diverged);
+        assert_int_equal(rec.calls, 0); /* the diverged step reports no statistics */
+        assert_memory_equal(fm_net_params(net), initial, n * sizeof *initial);
+        free(initial);
+        fm_optim_free(opt);
+        fm_net_free(net);
+    }
+    fm_dataset_free(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +594,8 @@ int main(void)
         cmocka_unit_test(test_mismatched_data_is_refused),
         cmocka_unit_test(test_schedules_and_clipping),
         cmocka_unit_test(test_diagnostics_and_vanishing_warning),
+        cmocka_unit_test(test_diagnosed_step_measures_like_separate_passes),
+        cmocka_unit_test(test_overflowing_gradient_in_diagnosed_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -223,10 +223,10 @@ typedef struct trainer {
     fm_layer_stats *stats;
     double *update_ratio;
     /* diagnostics: the parameter ranges of each layer's weights and biases
-     * (2 l and 2 l + 1), what the measured step saw of them
-     * (fm_optim_step_measured), and the weights' part of that by layer */
+     * (2 l and 2 l + 1) and what the measured step saw of them
+     * (fm_optim_step_measured) */
     size_t *range_begin, *range_length;
-    fm_update_sums *range_sums, *weight_sums;
+    fm_update_sums *range_sums;
     const char *pending_warning;
     fm_train_state s;
     /* Data-parallel training (NULL: one process). The training rows of this
@@ -256,7 +256,6 @@ static void trainer_free(trainer *t)
     free(t->range_begin);
     free(t->range_length);
     free(t->range_sums);
-    free(t->weight_sums);
     free(t->suff);
 }
 
@@ -282,9 +281,7 @@ static fm_status trainer_alloc(trainer *t, fm_error *err)
         t->range_begin = fm_alloc_array(2 * layers, sizeof *t->range_begin);
         t->range_length = fm_alloc_array(2 * layers, sizeof *t->range_length);
         t->range_sums = fm_alloc_array(2 * layers, sizeof *t->range_sums);
-        t->weight_sums = fm_alloc_array(layers, sizeof *t->weight_sums);
-        ok = ok && t->stats && t->update_ratio && t->range_begin && t->range_length && t->range_sums &&
-             t->weight_sums;
+        ok = ok && t->stats && t->update_ratio && t->range_begin && t->range_length && t->range_sums;
         for (int l = 0; ok && l < net->n_layers; l++) {
             const fm_net_layer_state *ls = &net->layers[l];
             t->range_begin[2 * l] = ls->weight_offset;
@@ -346,9 +343,8 @@ static int loss_exploded(trainer *t, double value, size_t step)
     return step >= 10 && s->loss_ema > t->opts->explode_factor * s->loss_ema_min && s->loss_ema > s->loss_ema_start;
 }
 
-/* Vanishing gradients: the first layer's RMS weight gradient far below the
- * last layer's, three checks in a row. */
-/* rms_first, rms_last: the RMS of the first and the last layer's weight gradients. */
+/* Vanishing gradients: the first layer's RMS weight gradient (rms_first) far
+ * below the last layer's (rms_last), three checks in a row. */
 static void watch_vanishing(trainer *t, fm_train_result *res, double rms_first, double rms_last)
 {
     if (!(t->opts->vanish_ratio > 0.0) || t->net->n_layers < 2 || res->vanishing_warned)
@@ -401,7 +397,6 @@ static double step_measured(trainer *t, double lr)
     double grad_sq = 0.0;
     for (int l = 0; l < net->n_layers; l++) {
         const fm_update_sums *w = &t->range_sums[2 * l];
-        t->weight_sums[l] = *w;
         t->update_ratio[l] = w->before_sq > 0.0 ? sqrt(w->update_sq / w->before_sq) : NAN;
         grad_sq += w->grad_sq + t->range_sums[2 * l + 1].grad_sq;
     }
@@ -1033,7 +1028,7 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
                                   isnan(norm) ? "the gradient became NaN" : "the gradient became infinite", err);
                     break;
                 }
-                fm_stats_weights_from_sums(net, t.weight_sums, t.stats);
+                fm_stats_params_from_sums(net, t.range_sums, t.stats);
                 fm_stats_theory(net, input_second_moment(&t, batch), t.stats);
                 watch_vanishing(&t, res, stats_grad_rms(&t.stats[0]), stats_grad_rms(&t.stats[net->n_layers - 1]));
             } else {

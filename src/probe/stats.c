@@ -110,7 +110,7 @@ void fm_stats_measure_batch(fm_net *net, fm_layer_stats *stats)
         st->layer = l + 1;
         st->n_in = s->n_in;
         st->n_out = s->n_out;
-        st->var_w = st->grad_w_norm = NAN;
+        st->var_w = st->sigma_b2 = st->grad_w_norm = NAN;
         moments z = measure(s->z, count), a = measure(s->a, count);
         st->mean_z = z.mean;
         st->var_z = z.var;
@@ -131,26 +131,30 @@ void fm_stats_measure_batch(fm_net *net, fm_layer_stats *stats)
     }
 }
 
-/* var_w, ||dL/dW|| and their non-finite flags from sums over a layer's n
- * weights (an Inf or NaN in the gradient makes its sum of squares one). */
-static void set_weight_columns(fm_layer_stats *st, size_t n, double w_sum, double w_sq, double g_sq)
+/* var_w, sigma_b2, ||dL/dW|| and their non-finite flags from sums over a
+ * layer's n_w weights and n_b biases (an Inf or NaN in the gradient makes
+ * its sum of squares one). */
+static void set_param_columns(fm_layer_stats *st, size_t n_w, double w_sum, double w_sq, double g_sq, size_t n_b,
+                              double b_sq)
 {
     int w_finite = isfinite(w_sum) && isfinite(w_sq), g_finite = isfinite(g_sq);
-    double mean = w_sum / (double)n;
-    st->var_w = w_finite ? fmax(w_sq / (double)n - mean * mean, 0.0) : NAN;
+    double mean = w_sum / (double)n_w;
+    st->var_w = w_finite ? fmax(w_sq / (double)n_w - mean * mean, 0.0) : NAN;
+    st->sigma_b2 = b_sq / (double)n_b;
     st->grad_w_norm = g_finite ? sqrt(g_sq) : NAN;
-    if (!w_finite)
+    if (!w_finite || !isfinite(b_sq))
         st->nonfinite |= FM_NONFINITE_FORWARD;
     if (!g_finite)
         st->nonfinite |= FM_NONFINITE_BACKWARD;
 }
 
-void fm_stats_weights_from_sums(fm_net *net, const fm_update_sums *weight_sums, fm_layer_stats *stats)
+void fm_stats_params_from_sums(fm_net *net, const fm_update_sums *sums, fm_layer_stats *stats)
 {
     for (int l = 0; l < net->n_layers; l++) {
         const fm_net_layer_state *s = &net->layers[l];
-        const fm_update_sums *w = &weight_sums[l];
-        set_weight_columns(&stats[l], (size_t)s->n_out * (size_t)s->n_in, w->before_sum, w->before_sq, w->grad_sq);
+        const fm_update_sums *w = &sums[2 * l], *b = &sums[2 * l + 1];
+        set_param_columns(&stats[l], (size_t)s->n_out * (size_t)s->n_in, w->before_sum, w->before_sq, w->grad_sq,
+                          (size_t)s->n_out, b->before_sq);
     }
 }
 
@@ -162,7 +166,8 @@ void fm_stats_measure(fm_net *net, fm_layer_stats *stats)
         size_t n = (size_t)s->n_out * (size_t)s->n_in;
         double w_sum, w_sq;
         fm_reduce_moments(net->params + s->weight_offset, n, &w_sum, &w_sq);
-        set_weight_columns(&stats[l], n, w_sum, w_sq, fm_reduce_sum_squares(net->grads + s->weight_offset, n));
+        set_param_columns(&stats[l], n, w_sum, w_sq, fm_reduce_sum_squares(net->grads + s->weight_offset, n),
+                          (size_t)s->n_out, fm_reduce_sum_squares(net->params + s->bias_offset, (size_t)s->n_out));
     }
 }
 
@@ -176,9 +181,7 @@ void fm_stats_theory(fm_net *net, double input_q, fm_layer_stats *stats)
     for (int l = 0; l < net->n_layers; l++) {
         const fm_net_layer_state *s = &net->layers[l];
         fm_layer_stats *st = &stats[l];
-        double sigma_w2 = (double)s->n_in * st->var_w;
-        moments b = measure(net->params + s->bias_offset, (size_t)s->n_out);
-        double sigma_b2 = b.var + b.mean * b.mean;
+        double sigma_w2 = (double)s->n_in * st->var_w, sigma_b2 = st->sigma_b2;
         linear *= sigma_w2;
         st->var_z_linear = linear;
         /* The first layer sees x itself: its q is a second moment of data.
@@ -486,7 +489,7 @@ void fm_stats_from_sufficient(fm_net *net, const double *suff, fm_layer_stats *s
         double mean_d;
         moments_of(units, suff[SUFF_D], suff[SUFF_DD], &mean_d, &st->var_delta);
         int keep_weights = st->nonfinite & ~(FM_NONFINITE_FORWARD | FM_NONFINITE_BACKWARD);
-        int bad_w = !isfinite(st->var_w), bad_g = !isfinite(st->grad_w_norm);
+        int bad_w = !isfinite(st->var_w) || !isfinite(st->sigma_b2), bad_g = !isfinite(st->grad_w_norm);
         st->nonfinite = keep_weights;
         if (suff[SUFF_BAD_FORWARD] > 0 || bad_w)
             st->nonfinite |= FM_NONFINITE_FORWARD;

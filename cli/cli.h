@@ -91,6 +91,19 @@ int cmd_report(int argc, char **argv);
 fm_status cli_read_model_data(const fm_model *model, const char *path, const char *target_path, const char *inputs,
                               const char *targets, int with_targets, int skip_bad, fm_dataset **out, fm_error *err);
 
+/* A file a command reads or writes, named by its option for messages. */
+typedef struct cli_path {
+    const char *option; /* e.g. "--out" */
+    const char *path;   /* NULL: not given */
+} cli_path;
+
+/* Before any work: refuse an output that is one of the inputs (a data path
+ * may carry "#SPLIT:part") or another output, or is a directory (FM_ERR_ARG),
+ * and one in a directory that does not exist or cannot be written
+ * (FM_ERR_IO). cli/output_paths.c */
+fm_status cli_check_paths(const cli_path *outputs, int n_outputs, const cli_path *inputs, int n_inputs,
+                          fm_error *err);
+
 /* The file part of a data path "PATH#SPLIT:part" (malloc'd; NULL when out of memory). */
 char *cli_data_file(const char *path);
 /* 1 when the data path names a NetCDF file (.nc, .cdf, .nc4, .netcdf). */

@@ -219,7 +219,12 @@ int cmd_lr_find(int argc, char **argv)
     fm_standardizer *sx = NULL, *sy = NULL;
     double *lrs = NULL, *losses = NULL, *smoothed = NULL;
     fm_loss loss;
-    fm_status st = FM_OK;
+    const cli_path out_files[] = {{"--out", a.out}};
+    const cli_path in_files[] = {{"--data", a.common.data}, {"--target-data", a.common.target_data},
+                               {"--from", a.common.from}};
+    fm_status st = cli_check_paths(out_files, 1, in_files, 3, &err);
+    if (st != FM_OK)
+        goto done;
 
     if (a.common.from) {
         st = fm_model_load(a.common.from, &model, &err);

@@ -113,7 +113,10 @@ int cmd_predict(int argc, char **argv)
     float *pred = NULL, *table = NULL;
     char **names = NULL;
     int cols = 0;
-    fm_status st = fm_model_load(model_path, &model, &err);
+    const cli_path out_files[] = {{"--out", out_path}}, in_files[] = {{"--data", data_path}, {"--model", model_path}};
+    fm_status st = cli_check_paths(out_files, 1, in_files, 2, &err);
+    if (st == FM_OK)
+        st = fm_model_load(model_path, &model, &err);
     if (st == FM_OK)
         st = cli_read_model_data(model, data_path, NULL, inputs, NULL, to_netcdf, skip_bad, &data, &err);
     if (st != FM_OK)

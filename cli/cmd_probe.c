@@ -269,7 +269,7 @@ static float *sample_rows(const float *data, size_t rows, int n, int batch)
 /* Inputs (and with --targets, targets): a standardised sample of a data set,
  * or N(mean, std^2). Regression targets are standardised like the inputs;
  * class labels stay as they are. */
-static fm_status make_inputs(const probe_args *a, const fm_model *model, const fm_loss *loss, int n_in,
+static fm_status make_inputs(const probe_args *a, const fm_model *model, const fm_loss *loss, int n_in, int n_out,
                              float **x_out, float **y_out, int *batch_out, fm_error *err)
 {
     *x_out = *y_out = NULL;
@@ -286,6 +286,12 @@ static fm_status make_inputs(const probe_args *a, const fm_model *model, const f
         if (ds->n_in != n_in)
             st = fm_error_set(err, FM_ERR_ARG, "%s has %d input columns; the network takes %d", a->data, ds->n_in,
                               n_in);
+        else if (loss && ds->n_out != fm_loss_target_width(loss, n_out))
+            st = fm_error_set(err, FM_ERR_ARG, "%s: %d target column%s (--targets %s) for a network with %d output%s",
+                              a->data, ds->n_out, ds->n_out == 1 ? "" : "s", a->targets, n_out, n_out == 1 ? "" : "s");
+        else if (ds->skipped > 0) /* rows with missing or non-numeric values are left out, and said so */
+            fprintf(stderr, "fathom probe: %s: %zu row%s with missing or non-numeric values left out\n", a->data,
+                    ds->skipped, ds->skipped == 1 ? "" : "s");
         if (st == FM_OK)
             st = standardise(model ? model->input_std : NULL, ds->x, ds->rows, ds->n_in, err);
         if (st == FM_OK && loss && regression && (!model || model->target_std))
@@ -339,7 +345,7 @@ static fm_status probe_one(const probe_args *a, fm_layer_stats **stats_out, int 
         if (st != FM_OK)
             goto done;
     }
-    st = make_inputs(a, model, a->targets ? &loss : NULL, fm_net_n_in(net), &x, &y, &batch, err);
+    st = make_inputs(a, model, a->targets ? &loss : NULL, fm_net_n_in(net), fm_net_n_out(net), &x, &y, &batch, err);
     if (st != FM_OK)
         goto done;
     stats = calloc((size_t)fm_net_n_layers(net), sizeof *stats);
@@ -402,7 +408,8 @@ int cmd_probe(int argc, char **argv)
     int n_layers[MAX_COMPARE] = {0};
     char labels[MAX_COMPARE][160];
     char act_text[MAX_COMPARE][128];
-    fm_status st = FM_OK;
+    const cli_path out_files[] = {{"--plot", a.plot}}, in_files[] = {{"--data", a.data}, {"--model", a.model}};
+    fm_status st = cli_check_paths(out_files, 1, in_files, 2, &err);
     for (int i = 0; i < n_configs && st == FM_OK; i++) {
         probe_args one = a;
         if (a.n_compare) {

@@ -79,7 +79,9 @@ int cmd_report(int argc, char **argv)
     }
     fm_error err = {FM_OK, ""};
     int rc = EXIT_OK;
-    if (fm_report_write_maps(log_path, out, maps.path ? &maps : NULL, &err) != FM_OK)
+    const cli_path out_files[] = {{"-o", out}}, in_files[] = {{"the run log", log_path}, {"--map", maps.path}};
+    if (cli_check_paths(out_files, 1, in_files, 2, &err) != FM_OK ||
+        fm_report_write_maps(log_path, out, maps.path ? &maps : NULL, &err) != FM_OK)
         rc = cli_report(COMMAND, &err);
     else
         printf("report written to %s\n", out);

@@ -739,6 +739,19 @@ int cmd_train(int argc, char **argv)
         }
         checkpoint_path = checkpoint_owned;
     }
+    /* Nothing may overwrite an input, and every output must be writable
+     * before the run starts rather than after it ends. The checkpoint
+     * continues the --resume file when it is that file. */
+    const int checkpoint_is_resume = a.resume && strcmp(checkpoint_path, a.resume) == 0;
+    const cli_path out_files[] = {{"--out", a.out},
+                                {"--log", log_path},
+                                {"--report", a.report},
+                                {"--checkpoint", checkpoint_is_resume ? NULL : checkpoint_path}};
+    const cli_path in_files[] = {{"--data", a.common.data},     {"--target-data", a.common.target_data},
+                               {"--val-data", a.val_data},    {"--from", a.common.from},
+                               {"--resume", a.resume}};
+    if ((st = cli_check_paths(out_files, 4, in_files, 5, &err)) != FM_OK)
+        goto done;
     if (source) {
         st = a.resume ? fm_checkpoint_load(a.resume, &model, &resume_state, &err) : fm_model_load(a.common.from, &model, &err);
         if (st == FM_OK && a.common.loss) {
@@ -1056,15 +1069,23 @@ int cmd_train(int argc, char **argv)
             fm_error_set(&err, FM_ERR_STOPPED, "stopped by a signal");
     }
     if (st == FM_OK || st == FM_ERR_STOPPED || res.diverged) {
+        /* The model is written; a log or report that cannot be is still a
+         * failure of the command (exit 3), unless training already failed. */
         fm_error log_err = {FM_OK, ""};
-        if (run_log_close(&log, &log_err) != FM_OK && rank == 0)
-            fprintf(stderr, "fathom train: %s\n", log_err.message);
-        else if (log_path)
+        fm_status out_st = run_log_close(&log, &log_err);
+        if (out_st == FM_OK && log_path)
             printf("run log written to %s\n", log_path);
-        if (a.report && log_path && fm_report_write(log_path, a.report, &log_err) == FM_OK)
-            printf("report written to %s\n", a.report);
-        else if (a.report && rank == 0)
+        if (out_st == FM_OK && a.report && log_path) {
+            out_st = rank == 0 ? fm_report_write(log_path, a.report, &log_err) : FM_OK;
+            if (out_st == FM_OK)
+                printf("report written to %s\n", a.report);
+        }
+        if (out_st != FM_OK && st == FM_OK) {
+            st = out_st;
+            err = log_err;
+        } else if (out_st != FM_OK && rank == 0) {
             fprintf(stderr, "fathom train: %s\n", log_err.message);
+        }
     }
 
 done:

@@ -246,9 +246,11 @@ fm_status cli_read_model_data(const fm_model *model, const char *path, const cha
         return st;
     fm_dataset *ds = *out;
     if (ds->n_in != n_in) {
+        int selected = ds->n_in; /* read before the dataset is freed */
         fm_dataset_free(ds);
         *out = NULL;
-        return fm_error_set(err, FM_ERR_ARG, "%s: %d input columns selected but the model takes %d", path, ds->n_in, n_in);
+        return fm_error_set(err, FM_ERR_ARG, "%s: %d input columns selected but the model takes %d", path, selected,
+                            n_in);
     }
     return FM_OK;
 }

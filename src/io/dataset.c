@@ -1,5 +1,6 @@
 /* Datasets: allocation, the train/validation split, selection from a plain
  * matrix, and fm_data_read, which picks a reader by file name. */
+#define _POSIX_C_SOURCE 200809L /* stat: a directory is named as one */
 #include "io/columns.h"
 #include "io/io_internal.h"
 
@@ -9,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 void fm_free_names(char **names, int n)
 {
@@ -596,6 +598,16 @@ static fm_status keep_rows(fm_dataset **ds, size_t begin, size_t end, fm_error *
     return FM_OK;
 }
 
+/* A directory opens as a file on Linux and reads as nothing or as an
+ * absurd size: name it for what it is before any reader sees it. */
+static fm_status refuse_directory(const char *path, fm_error *err)
+{
+    struct stat info;
+    if (stat(path, &info) == 0 && S_ISDIR(info.st_mode))
+        return fm_fail(err, FM_ERR_IO, "%s is a directory, not a data file", path);
+    return FM_OK;
+}
+
 fm_status fm_data_read(const char *path, const char *target_path, const fm_read_options *opts,
                        fm_dataset **out, fm_error *err)
 {
@@ -619,6 +631,10 @@ fm_status fm_data_read_shard(const char *path, const char *target_path, const fm
     if (st != FM_OK)
         return st;
     const char *file = base ? base : path;
+    if ((st = refuse_directory(file, err)) != FM_OK || (target_path && (st = refuse_directory(target_path, err)))) {
+        free(base);
+        return st;
+    }
     data_format format = format_of(file);
     fm_read_options plain = opts ? *opts : (fm_read_options){NULL, NULL, 0};
     fm_encoding *enc = NULL;

@@ -134,4 +134,45 @@ expect 2 "needs a softmax" -- "$fathom" probe --layers 8x2,1 --inputs 1 --act-at
 expect 2 "--format" -- "$fathom" probe --layers 8x2 --format xml
 expect 2 "--layers" -- "$fathom" probe --layers 8x0
 
+# --- outputs that would destroy an input, or that cannot be written -------
+# Each is refused before any work, and the files involved stay as they were.
+cp "$lev" "$tmp/copy.csv"
+expect 2 "--out $tmp/copy.csv is the same file as --data" -- "$fathom" train --data "$tmp/copy.csv" \
+    --targets temp --epochs 1 --out "$tmp/copy.csv"
+expect 2 "same file as --data" -- "$fathom" train --data "$tmp/copy.csv#random:0.1:train" --targets temp \
+    --epochs 1 --out "$tmp/../cli_basic/copy.csv"
+expect 2 "same file as --data" -- "$fathom" train --data "$tmp/copy.csv" --targets temp --epochs 1 \
+    --diagnose 1 --log "$tmp/copy.csv" --out "$tmp/y.safetensors"
+expect 2 "same file as --data" -- "$fathom" predict --model "$model" --data "$tmp/copy.csv" --out "$tmp/copy.csv"
+expect 2 "same file as --data" -- "$fathom" lr-find --data "$tmp/copy.csv" --targets temp --out "$tmp/copy.csv"
+cmp -s "$lev" "$tmp/copy.csv" && ok || bad "a refused output changed its input"
+[ -e "$tmp/y.safetensors" ] && bad "a refused run wrote its model" || ok
+expect 2 "--out and --log name the same file" -- "$fathom" train --data "$lev" --targets temp --epochs 1 \
+    --diagnose 1 --out "$tmp/z.safetensors" --log "$tmp/z.safetensors"
+cp "$model" "$tmp/model.csv" # a model file whose name passes predict's output check
+expect 2 "same file as --model" -- "$fathom" predict --model "$tmp/model.csv" --data "$lev" --out "$tmp/model.csv"
+# An unwritable output stops training before it starts, not after it ends.
+expect 3 "directory $tmp/missing" -- "$fathom" train --data "$lev" --targets temp --epochs 1 \
+    --out "$tmp/missing/m.safetensors"
+grep -q "^epoch" "$tmp/err" && bad "train ran before finding --out unwritable" || ok
+expect 3 "--report" -- "$fathom" train --data "$lev" --targets temp --epochs 1 --diagnose 5 \
+    --out "$tmp/r.safetensors" --report "$tmp/missing/r.html"
+mkdir -p "$tmp/adir.csv"
+expect 2 "is a directory" -- "$fathom" predict --model "$model" --data "$lev" --out "$tmp/adir.csv"
+# A directory given as data is named as one (not read as an absurd size).
+mkdir -p "$tmp/dir.csv"
+expect 3 "is a directory, not a data file" -- "$fathom" train --data "$tmp/dir.csv" --targets temp \
+    --out "$tmp/d.safetensors"
+expect 3 "is a directory, not a data file" -- "$fathom" eval --model "$model" --data "$tmp/dir.csv"
+# A model used on data with another number of inputs: the real count is named.
+expect 2 "1 input columns selected but the model takes 4" -- "$fathom" predict --model "$model" --data "$lev" \
+    --inputs lat --out "$tmp/p1.csv"
+# probe: targets that do not fit the network's outputs are refused (they were
+# read past their end); bad rows left out are said.
+expect 2 "1 target column (--targets temp) for a network with 3 outputs" -- "$fathom" probe --samples 16 \
+    --layers 4,3 --data "$lev" --columns lat,sin_lon,cos_lon,log_depth --targets temp
+printf 'x1,x2,y\n1,2,3\n4,5\n7,8,9\n' >"$tmp/ragged.csv"
+expect 0 "1 row with missing or non-numeric values left out" -- "$fathom" probe --samples 16 --layers 3x2 \
+    --data "$tmp/ragged.csv"
+
 finish

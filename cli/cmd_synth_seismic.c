@@ -6,11 +6,13 @@
  * geometry, as targets for an inversion network. */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const COMMAND = "synth-seismic";
 
@@ -23,7 +25,7 @@ static void usage(FILE *out)
             "  --impedance FILE     also write the acoustic impedance (m/s * g/cm3)\n"
             "  --reflectivity FILE  also write the reflectivity series\n"
             "  --traces N           traces (default 200)\n"
-            "  --samples N          samples per trace (default 400)\n"
+            "  --samples N          samples per trace, 8..65535 (default 400)\n"
             "  --dt MS              sample interval in ms (default 2)\n"
             "  --layers N           interfaces (default 40)\n"
             "  --block N            a new random earth model every N traces (default: one for the section)\n"
@@ -96,13 +98,21 @@ int cmd_synth_seismic(int argc, char **argv)
         return cli_usage_error(COMMAND, "unexpected argument \"%s\"", argv[optind]);
     if (!out)
         return cli_usage_error(COMMAND, "--out is required");
+    /* Before any work or any file written: two outputs on one file (exit 2),
+     * an output that is a directory (exit 2) or in a directory that is
+     * missing or not writable (exit 3). */
+    fm_error err = {FM_OK, ""};
+    const cli_path outputs[] = {{"--out", out}, {"--impedance", imp_path}, {"--reflectivity", refl_path}};
+    enum { N_OUTPUTS = sizeof outputs / sizeof outputs[0] };
+    if (cli_check_paths(outputs, N_OUTPUTS, NULL, 0, &err) != FM_OK)
+        return cli_report(COMMAND, &err);
 
     size_t n = (size_t)traces * (size_t)samples;
     float *seis = calloc(n, sizeof *seis), *imp = malloc(n * sizeof *imp), *refl = malloc(n * sizeof *refl);
     double *depth = malloc((size_t)(layers + 1) * sizeof *depth), *dip = malloc((size_t)(layers + 1) * sizeof *dip);
     double *layer_z = malloc((size_t)(layers + 2) * sizeof *layer_z);
-    fm_error err = {FM_OK, ""};
     fm_status st = FM_OK;
+    char *staged[N_OUTPUTS] = {NULL, NULL, NULL};
     if (!seis || !imp || !refl || !depth || !dip || !layer_z) {
         st = fm_error_set(&err, FM_ERR_NOMEM, "out of memory for %ld traces of %ld samples", traces, samples);
         goto done;
@@ -157,17 +167,41 @@ int cmd_synth_seismic(int argc, char **argv)
     double sd = noise * sqrt(sum_sq / (double)n);
     for (size_t i = 0; i < n; i++)
         seis[i] += (float)(sd * fm_rng_normal(&rng));
+    /* Each section goes to a temporary file beside its output, and the
+     * temporary files are renamed only when all are written: an output that
+     * fails (a full disk) leaves every output as it was, not the seismic
+     * replaced and its impedance missing. */
     int interval_us = (int)lround(dt_ms * 1000.0);
-    st = fm_segy_write_traces(out, seis, (size_t)traces, (int)samples, interval_us, &err);
-    if (st == FM_OK && imp_path)
-        st = fm_segy_write_traces(imp_path, imp, (size_t)traces, (int)samples, interval_us, &err);
-    if (st == FM_OK && refl_path)
-        st = fm_segy_write_traces(refl_path, refl, (size_t)traces, (int)samples, interval_us, &err);
+    const float *sections[N_OUTPUTS] = {seis, imp, refl};
+    for (int k = 0; k < N_OUTPUTS && st == FM_OK; k++) {
+        if (!outputs[k].path)
+            continue;
+        size_t len = strlen(outputs[k].path) + 48;
+        if (!(staged[k] = malloc(len))) {
+            st = fm_error_set(&err, FM_ERR_NOMEM, "out of memory");
+            break;
+        }
+        snprintf(staged[k], len, "%s.tmp.%ld.pending", outputs[k].path, (long)getpid());
+        st = fm_segy_write_traces(staged[k], sections[k], (size_t)traces, (int)samples, interval_us, &err);
+        if (st != FM_OK) {
+            free(staged[k]); /* the writer leaves nothing behind when it fails */
+            staged[k] = NULL;
+        }
+    }
+    for (int k = 0; k < N_OUTPUTS && st == FM_OK; k++)
+        if (staged[k] && rename(staged[k], outputs[k].path) != 0)
+            st = fm_error_set(&err, FM_ERR_IO, "cannot write %s %s: %s", outputs[k].option, outputs[k].path,
+                              strerror(errno));
     if (st == FM_OK)
         printf("wrote %ld traces of %ld samples (%g ms) to %s%s%s%s%s\n", traces, samples, dt_ms, out,
                imp_path ? ", impedance to " : "", imp_path ? imp_path : "", refl_path ? ", reflectivity to " : "",
                refl_path ? refl_path : "");
 done:;
+    for (int k = 0; k < N_OUTPUTS; k++) {
+        if (staged[k] && st != FM_OK)
+            remove(staged[k]); /* no-op for one already renamed */
+        free(staged[k]);
+    }
     int rc = st == FM_OK ? EXIT_OK : cli_report(COMMAND, &err);
     free(seis);
     free(imp);

@@ -216,6 +216,122 @@ static void test_netcdf_bad_input(void **state)
     FM_ASSERT_FAILS(read_grid(fm_test_tmp_path("absent.nc"), "lat", "TEMP", &ds, &err), &err, FM_ERR_IO, "absent.nc");
 }
 
+/* A classic file (CDF-1, or CDF-2 with NC_64BIT_OFFSET) with a grid T(y, x)
+ * = 1..12 and a record variable R(time, x) = 100.. of two records. */
+static void write_classic(const char *path, int format_flag)
+{
+    int nc, dy, dx, dt, vt, vr;
+    NC_CHECK(nc_create(path, NC_CLOBBER | format_flag, &nc));
+    NC_CHECK(nc_def_dim(nc, "y", 3, &dy));
+    NC_CHECK(nc_def_dim(nc, "x", 4, &dx));
+    NC_CHECK(nc_def_dim(nc, "time", NC_UNLIMITED, &dt));
+    int grid_dims[2] = {dy, dx}, record_dims[2] = {dt, dx};
+    NC_CHECK(nc_def_var(nc, "T", NC_FLOAT, 2, grid_dims, &vt));
+    NC_CHECK(nc_def_var(nc, "R", NC_FLOAT, 2, record_dims, &vr));
+    NC_CHECK(nc_enddef(nc));
+    float t[12], r[8];
+    for (int i = 0; i < 12; i++)
+        t[i] = (float)(i + 1);
+    for (int i = 0; i < 8; i++)
+        r[i] = (float)(100 + i);
+    size_t start[2] = {0, 0}, count[2] = {2, 4};
+    NC_CHECK(nc_put_var_float(nc, vt, t));
+    NC_CHECK(nc_put_vara_float(nc, vr, start, count, r));
+    NC_CHECK(nc_close(nc));
+}
+
+/* The offset of the "begin" field of the 2-D variable `name` (one letter,
+ * no attributes) in a classic header: the name (length and padded text),
+ * ndims, two dimension ids, the empty attribute list, the type and vsize. */
+static size_t begin_field(const char *bytes, size_t size, char name)
+{
+    const char entry[12] = {0, 0, 0, 1, name, 0, 0, 0, 0, 0, 0, 2};
+    for (size_t i = 0; i + sizeof entry <= size; i++)
+        if (!memcmp(bytes + i, entry, sizeof entry))
+            return i + 4 + 4 + 4 + 2 * 4 + 8 + 4 + 4;
+    fail_msg("no variable %c in the header", name);
+    return 0;
+}
+
+static void put_big_endian(char *at, int bytes, unsigned long long value)
+{
+    for (int i = bytes - 1; i >= 0; i--, value >>= 8)
+        at[i] = (char)(value & 0xFF);
+}
+
+/* netCDF-C reads data past the end of a classic file as fill values (zeros
+ * here) without an error: a damaged begin offset, or data cut off at the end,
+ * must be refused with the variable named. */
+static void test_netcdf_data_beyond_the_end_is_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        int flag, offset_bytes;
+        const char *name;
+    } formats[] = {{0, 4, "cdf1"}, {NC_64BIT_OFFSET, 8, "cdf2"}};
+    for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+        char path[512], bad[512], file_name[64];
+        snprintf(file_name, sizeof file_name, "classic_%s.nc", formats[f].name);
+        snprintf(path, sizeof path, "%s", fm_test_tmp_path(file_name));
+        snprintf(file_name, sizeof file_name, "badbegin_%s.nc", formats[f].name);
+        snprintf(bad, sizeof bad, "%s", fm_test_tmp_path(file_name));
+        write_classic(path, formats[f].flag);
+        fm_dataset *ds = NULL;
+        fm_error err = {0};
+        FM_ASSERT_OK(read_grid(path, "x", "T", &ds, &err), &err);
+        assert_int_equal(ds->rows, 12);
+        assert_true(ds->y[11] == 12.0f);
+        fm_dataset_free(ds);
+        FM_ASSERT_OK(read_grid(path, "x", "R", &ds, &err), &err);
+        assert_int_equal(ds->rows, 8);
+        assert_true(ds->y[7] == 107.0f);
+        fm_dataset_free(ds);
+        ds = NULL;
+
+        size_t size;
+        char *bytes = fm_test_read_file(path, &size);
+        char *copy = malloc(size);
+        assert_non_null(copy);
+        /* all the data 4 KB further on than it is: the begins stay in order
+         * (netCDF-C checks that), but the file ends before them */
+        const size_t t_at = begin_field(bytes, size, 'T'), r_at = begin_field(bytes, size, 'R');
+        const size_t t_begin = size - 32 - 48, r_begin = size - 32; /* where the writer put them */
+        char field[8];
+        put_big_endian(field, formats[f].offset_bytes, t_begin);
+        assert_memory_equal(bytes + t_at, field, (size_t)formats[f].offset_bytes);
+        put_big_endian(field, formats[f].offset_bytes, r_begin);
+        assert_memory_equal(bytes + r_at, field, (size_t)formats[f].offset_bytes);
+        memcpy(copy, bytes, size);
+        put_big_endian(copy + t_at, formats[f].offset_bytes, t_begin + 4096);
+        put_big_endian(copy + r_at, formats[f].offset_bytes, r_begin + 4096);
+        fm_test_write_file(bad, copy, size);
+        FM_ASSERT_FAILS(read_grid(bad, "x", "T", &ds, &err), &err, FM_ERR_FORMAT, "variable \"T\" needs bytes up to");
+        char numbers[128];
+        snprintf(numbers, sizeof numbers, "%zu but the file has %zu", t_begin + 4096 + 48, size);
+        assert_true(fm_test_contains(err.message, numbers) && fm_test_contains(err.message, file_name));
+        assert_null(ds);
+        /* R's first record where its second is: the second runs past the end */
+        memcpy(copy, bytes, size);
+        put_big_endian(copy + r_at, formats[f].offset_bytes, r_begin + 16);
+        fm_test_write_file(bad, copy, size);
+        FM_ASSERT_FAILS(read_grid(bad, "x", "R", &ds, &err), &err, FM_ERR_FORMAT, "variable \"R\" needs bytes up to");
+        snprintf(numbers, sizeof numbers, "%zu but the file has %zu", size + 16, size);
+        assert_true(fm_test_contains(err.message, numbers));
+        /* a begin past any file */
+        put_big_endian(copy + r_at, formats[f].offset_bytes, formats[f].offset_bytes == 4 ? 0xFFFFFFF0ull : 1ull << 62);
+        fm_test_write_file(bad, copy, size);
+        FM_ASSERT_FAILS(read_grid(bad, "x", "R", &ds, &err), &err, FM_ERR_FORMAT, "variable \"R\"");
+        /* cut short at the end: the last record is incomplete; then T's data too */
+        fm_test_write_file(bad, bytes, size - 4);
+        FM_ASSERT_FAILS(read_grid(bad, "x", "T", &ds, &err), &err, FM_ERR_FORMAT, "variable \"R\" needs bytes up to");
+        assert_true(fm_test_contains(err.message, "truncated or damaged"));
+        fm_test_write_file(bad, bytes, size - 32 - 20);
+        FM_ASSERT_FAILS(read_grid(bad, "x", "T", &ds, &err), &err, FM_ERR_FORMAT, "variable \"T\" needs bytes up to");
+        free(copy);
+        free(bytes);
+    }
+}
+
 static void test_holdout_rules_match_geobaselines(void **state)
 {
     (void)state;
@@ -493,6 +609,44 @@ static void test_segy_round_trip_and_windows(void **state)
     fm_test_write_file(tiny, bytes, size);
     FM_ASSERT_FAILS(fm_segy_read_traces(tiny, &back, &n, &ns, &dt, &err), &err, FM_ERR_FORMAT, "format code");
     free(bytes);
+}
+
+/* SEG-Y rev 1 sample counts and intervals are unsigned 16-bit: 40000
+ * samples of 40 ms (both above 32767) come back as written. */
+static void test_segy_large_sample_count_and_interval(void **state)
+{
+    (void)state;
+    enum { TRACES = 2, SAMPLES = 40000, INTERVAL = 40000 };
+    float *traces = malloc(sizeof *traces * TRACES * SAMPLES);
+    assert_non_null(traces);
+    for (int i = 0; i < TRACES * SAMPLES; i++)
+        traces[i] = (float)(i % 1000) * 0.5f;
+    char path[512];
+    snprintf(path, sizeof path, "%s", fm_test_tmp_path("long.sgy"));
+    fm_error err = {0};
+    FM_ASSERT_OK(fm_segy_write_traces(path, traces, TRACES, SAMPLES, INTERVAL, &err), &err);
+    float *back = NULL;
+    size_t n;
+    int ns, dt;
+    FM_ASSERT_OK(fm_segy_read_traces(path, &back, &n, &ns, &dt, &err), &err);
+    assert_int_equal(n, TRACES);
+    assert_int_equal(ns, SAMPLES);
+    assert_int_equal(dt, INTERVAL);
+    assert_memory_equal(back, traces, sizeof *traces * TRACES * SAMPLES);
+    free(back);
+    fm_dataset *ds = NULL;
+    fm_read_options opts = {"time", NULL, 0};
+    FM_ASSERT_OK(fm_data_read(path, NULL, &opts, &ds, &err), &err);
+    assert_int_equal(ds->rows, TRACES * SAMPLES);
+    assert_true(ds->x[SAMPLES - 1] == (float)((SAMPLES - 1) * 40.0)); /* ms */
+    fm_dataset_free(ds);
+    /* the largest count, 65535, too */
+    FM_ASSERT_OK(fm_segy_write_traces(path, traces, 1, 65535, 2000, &err), &err);
+    FM_ASSERT_OK(fm_segy_read_traces(path, &back, &n, &ns, &dt, &err), &err);
+    assert_int_equal(ns, 65535);
+    assert_memory_equal(back, traces, sizeof *traces * 65535);
+    free(back);
+    free(traces);
 }
 
 static void test_sine_activation_and_siren_init(void **state)
@@ -1001,11 +1155,13 @@ int main(void)
         cmocka_unit_test(test_netcdf_cells_become_rows),
         cmocka_unit_test(test_netcdf_duplicated_longitude_column_is_dropped),
         cmocka_unit_test(test_netcdf_bad_input),
+        cmocka_unit_test(test_netcdf_data_beyond_the_end_is_refused),
         cmocka_unit_test(test_holdout_rules_match_geobaselines),
         cmocka_unit_test(test_encoding_spec_and_values),
         cmocka_unit_test(test_encoding_on_csv_and_in_a_model),
         cmocka_unit_test(test_netcdf_predictions_on_the_same_grid),
         cmocka_unit_test(test_segy_round_trip_and_windows),
+        cmocka_unit_test(test_segy_large_sample_count_and_interval),
         cmocka_unit_test(test_sine_activation_and_siren_init),
         cmocka_unit_test(test_netcdf_shards_are_grid_blocks),
         cmocka_unit_test(test_netcdf_empty_grid_block_fails),

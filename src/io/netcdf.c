@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <netcdf.h>
 #include <stdint.h>
@@ -393,6 +394,24 @@ static void walk_skip(classic_walk *w, unsigned long long n)
 
 static void walk_name(classic_walk *w) { walk_skip(w, walk_number(w, w->wide)); }
 
+/* A name into buf (cut to fit, NUL-terminated), then past its padding. */
+static void walk_text(classic_walk *w, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    unsigned long long len = walk_number(w, w->wide);
+    if (w->bad || len > walk_left(w)) {
+        w->bad = 1;
+        return;
+    }
+    size_t keep = len < size - 1 ? (size_t)len : size - 1;
+    if (fread(buf, 1, keep, w->f) != keep) {
+        w->bad = 1;
+        keep = 0;
+    }
+    buf[keep] = '\0';
+    walk_skip(w, len); /* w->pos is still where the text starts: walk_skip seeks from there */
+}
+
 /* A list's tag and count: 0 when ABSENT; a count that cannot fit in the rest
  * of the file at `least` bytes an element is bad. */
 static unsigned long long walk_list(classic_walk *w, unsigned long long tag, unsigned long long least)
@@ -428,6 +447,27 @@ static void walk_attributes(classic_walk *w)
     }
 }
 
+/* Saturating arithmetic on header values: a result past the largest value
+ * means "more than any file holds". */
+static unsigned long long ull_add(unsigned long long a, unsigned long long b)
+{
+    return a > ULLONG_MAX - b ? ULLONG_MAX : a + b;
+}
+static unsigned long long ull_mul(unsigned long long a, unsigned long long b)
+{
+    return b && a > ULLONG_MAX / b ? ULLONG_MAX : a * b;
+}
+
+/* Besides its counts and lengths, the walk checks where each variable's data
+ * lies: netCDF-C reads the bytes past the end of the file as fill values
+ * without an error, so a damaged "begin" offset, or a file cut short in its
+ * data, would read as zeros. A variable's data runs from its begin for its
+ * size in bytes (the product of its dimensions and its type's size); a record
+ * variable's begin is that of its first record, and record i lies i * recsize
+ * further on, recsize the sum of the record variables' sizes per record (each
+ * padded to 4 bytes, unpadded when there is only one, as netCDF-C lays them
+ * out). Sizes come from the dimensions, not from the header's vsize, which
+ * the format allows to be wrong for large variables. */
 static fm_status check_classic_header(const char *path, fm_error *err)
 {
     classic_walk w = {fopen(path, "rb"), 0, 0, 4, 0, 0};
@@ -447,33 +487,81 @@ static fm_status check_classic_header(const char *path, fm_error *err)
     const unsigned long long offset = magic[3] == 1 ? 4 : 8;
     if (fseeko(w.f, 4, SEEK_SET) != 0)
         w.bad = 1;
-    walk_number(&w, w.wide); /* numrecs */
-    unsigned long long n = walk_list(&w, 0x0A, 2ull * (unsigned)w.wide);
-    for (unsigned long long d = 0; d < n && !w.bad; d++) {
+    unsigned long long numrecs = walk_number(&w, w.wide);
+    /* STREAMING (all ones): netCDF-C counts the records from the file size */
+    const int streaming = numrecs == (w.cdf5 ? ULLONG_MAX : 0xFFFFFFFFull);
+    const unsigned long long n_dims = walk_list(&w, 0x0A, 2ull * (unsigned)w.wide);
+    /* n_dims fits in the file at 8 bytes a dimension: as much memory as the file's size at most */
+    unsigned long long *dim_len = fm_alloc_array(n_dims ? (size_t)n_dims : 1, sizeof *dim_len);
+    if (!dim_len) {
+        fclose(w.f);
+        return fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %llu dimensions", path, n_dims);
+    }
+    unsigned long long record_dim = n_dims; /* the dimension of length 0 in the header; none yet */
+    for (unsigned long long d = 0; d < n_dims && !w.bad; d++) {
         walk_name(&w);
-        walk_number(&w, w.wide);
+        dim_len[d] = walk_number(&w, w.wide);
+        if (dim_len[d] == 0 && record_dim == n_dims)
+            record_dim = d;
     }
     walk_attributes(&w);
-    n = walk_list(&w, 0x0B, 4ull * (unsigned)w.wide + 8 + offset);
+    unsigned long long n = walk_list(&w, 0x0B, 4ull * (unsigned)w.wide + 8 + offset);
+    /* The first non-record variable whose data ends past the file; the record
+     * variable whose first record ends last, and the record layout. */
+    char beyond[NC_MAX_NAME + 1] = "", last_record[NC_MAX_NAME + 1] = "";
+    unsigned long long beyond_end = 0, first_record_end = 0, record_size = 0, last_record_size = 0;
     for (unsigned long long v = 0; v < n && !w.bad; v++) {
-        walk_name(&w);
-        unsigned long long ndims = walk_number(&w, w.wide);
+        char name[NC_MAX_NAME + 1];
+        walk_text(&w, name, sizeof name);
+        unsigned long long ndims = walk_number(&w, w.wide), size = 1;
+        int is_record = 0;
         if (ndims > walk_left(&w) / (unsigned)w.wide)
             w.bad = 1;
-        else
-            walk_skip(&w, ndims * (unsigned)w.wide);
+        for (unsigned long long k = 0; k < ndims && !w.bad; k++) {
+            unsigned long long dimid = walk_number(&w, w.wide);
+            if (dimid >= n_dims)
+                w.bad = 1;
+            else if (k == 0 && dimid == record_dim)
+                is_record = 1;
+            else
+                size = ull_mul(size, dim_len[dimid]);
+        }
         walk_attributes(&w);
-        walk_type(&w);
+        size = ull_mul(size, type_size(walk_type(&w)));
         walk_number(&w, w.wide); /* vsize */
-        walk_number(&w, (int)offset); /* begin */
+        unsigned long long begin = walk_number(&w, (int)offset), data_end = ull_add(begin, size);
+        if (is_record) {
+            last_record_size = size;
+            record_size = ull_add(record_size, ull_add(size, 3) & ~3ull);
+            if (data_end >= first_record_end) {
+                first_record_end = data_end;
+                snprintf(last_record, sizeof last_record, "%s", name);
+            }
+        } else if (data_end > w.size && !beyond[0]) {
+            beyond_end = data_end;
+            snprintf(beyond, sizeof beyond, "%s", name);
+        }
     }
     unsigned long long at = w.pos;
     fclose(w.f);
+    free(dim_len);
     if (w.bad)
         return fm_fail(err, FM_ERR_FORMAT,
                        "%s: corrupt or truncated NetCDF header: a count, name, type or attribute near byte %llu does "
                        "not fit in the file's %llu bytes",
                        path, at, w.size);
+    if (last_record[0] && record_size == (ull_add(last_record_size, 3) & ~3ull))
+        record_size = last_record_size; /* one record variable: its records are not padded */
+    unsigned long long records_end =
+        last_record[0] && numrecs > 0 && !streaming ? ull_add(first_record_end, ull_mul(numrecs - 1, record_size)) : 0;
+    if (!beyond[0] && records_end > w.size) {
+        beyond_end = records_end;
+        snprintf(beyond, sizeof beyond, "%s", last_record);
+    }
+    if (beyond[0])
+        return fm_fail(err, FM_ERR_FORMAT,
+                       "%s: variable \"%s\" needs bytes up to %llu but the file has %llu: truncated or damaged", path,
+                       beyond, beyond_end, w.size);
     return FM_OK;
 }
 

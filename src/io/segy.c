@@ -32,6 +32,36 @@ static const char *segy_error_text(int rc)
     }
 }
 
+/* SEG-Y rev 1 defines the sample count and the sample interval (binary
+ * header and trace header alike) as unsigned 16-bit numbers, 0..65535;
+ * segyio reads every 2-byte field as signed, so 40000 samples would come back
+ * as -25536. */
+static int unsigned_field(int32_t value) { return (int)(value & 0xFFFF); }
+
+static int binary_samples(const char *bin)
+{
+    int32_t samples = 0;
+    segy_get_bfield(bin, SEGY_BIN_SAMPLES, &samples);
+    return unsigned_field(samples);
+}
+
+/* The sample interval in microseconds by segy_sample_interval's rule (the
+ * header that gives one; both when they agree; the fallback when they
+ * disagree or neither does) but unsigned: segy_sample_interval reads 40 ms as
+ * -25536 us. */
+static int sample_interval(const char *bin, const char *trace_header, int fallback)
+{
+    int32_t bin_dt = 0, trace_dt = 0;
+    segy_get_bfield(bin, SEGY_BIN_INTERVAL, &bin_dt);
+    segy_get_field(trace_header, SEGY_TR_SAMPLE_INTER, &trace_dt);
+    int from_bin = unsigned_field(bin_dt), from_trace = unsigned_field(trace_dt);
+    if (from_bin == 0)
+        return from_trace ? from_trace : fallback;
+    if (from_trace == 0 || from_trace == from_bin)
+        return from_bin;
+    return fallback;
+}
+
 fm_status fm_segy_read_traces(const char *path, float **traces, size_t *n_traces, int *n_samples, int *interval_us,
                               fm_error *err)
 {
@@ -53,7 +83,8 @@ fm_status fm_segy_read_traces(const char *path, float **traces, size_t *n_traces
         st = fm_fail(err, FM_ERR_FORMAT, "%s: cannot read the binary header: %s", path, segy_error_text(rc));
         goto done;
     }
-    int format = segy_format(bin), samples = segy_samples(bin);
+    int format = segy_format(bin), samples = binary_samples(bin);
+    int interval = 4000; /* us, the fallback when the headers give none */
     if (format != SEGY_IBM_FLOAT_4_BYTE && format != SEGY_IEEE_FLOAT_4_BYTE) {
         st = fm_fail(err, FM_ERR_FORMAT,
                      "%s: not a SEG-Y file fathom reads: sample format code %d (expected 1, IBM float, or 5, IEEE "
@@ -92,12 +123,14 @@ fm_status fm_segy_read_traces(const char *path, float **traces, size_t *n_traces
             goto done;
         }
         segy_get_field(header, SEGY_TR_SAMPLE_COUNT, &trace_samples);
-        if (trace_samples != 0 && trace_samples != samples) {
+        if (unsigned_field(trace_samples) != 0 && unsigned_field(trace_samples) != samples) {
             st = fm_fail(err, FM_ERR_FORMAT,
                          "%s: inconsistent trace lengths: trace %d has %d samples, the binary header says %d", path, t,
-                         (int)trace_samples, samples);
+                         unsigned_field(trace_samples), samples);
             goto done;
         }
+        if (t == 0)
+            interval = sample_interval(bin, header, interval);
         float *trace = data + (size_t)t * (size_t)samples;
         if ((rc = segy_readtrace(fp, t, trace, trace0, trsize)) != SEGY_OK) {
             st = fm_fail(err, FM_ERR_FORMAT, "%s: trace %d: %s", path, t, segy_error_text(rc));
@@ -110,15 +143,12 @@ fm_status fm_segy_read_traces(const char *path, float **traces, size_t *n_traces
                 goto done;
             }
     }
-    float dt = 0;
-    if (segy_sample_interval(fp, 4000.0f, &dt) != SEGY_OK || !(dt > 0))
-        dt = 4000.0f;
     *traces = data;
     data = NULL;
     *n_traces = (size_t)count;
     *n_samples = samples;
     if (interval_us)
-        *interval_us = (int)lrintf(dt);
+        *interval_us = interval;
 done:
     free(data);
     segy_close(fp);

@@ -71,4 +71,40 @@ printf 'not seismic' >"$tmp/tiny.sgy"
 expect 4 "not a SEG-Y file" -- "$fathom" train --data "$tmp/tiny.sgy" --target-data "$tmp/r.sgy" --out "$tmp/y.safetensors"
 [ -e "$tmp/y.safetensors" ] && bad "a failed command wrote a model" || ok
 
+# 40000 samples per trace: SEG-Y counts are unsigned 16-bit, more than a signed one holds
+expect 0 "wrote 2 traces of 40000 samples" -- "$fathom" synth-seismic --traces 2 --samples 40000 --out "$tmp/long.sgy" \
+    --reflectivity "$tmp/long_r.sgy"
+expect 0 "model written to" -- "$fathom" train --data "$tmp/long.sgy" --target-data "$tmp/long_r.sgy" --layers 8 \
+    --optimizer adam --lr 0.001 --epochs 1 --quiet --out "$tmp/long.safetensors"
+sed -n 's/.* on \([0-9]*\) rows, validating on \([0-9]*\).*/\1 \2/p' "$tmp/out" | awk '{ exit !($1 + $2 == 80000) }' \
+    && ok || bad "2 traces of 40000 samples should give 80,000 rows"
+expect 2 "8..65535" -- "$fathom" synth-seismic --samples 65536 --out "$tmp/n.sgy"
+
+# --- synth-seismic writes all its outputs or none -----------------------------
+printf 'old section\n' >"$tmp/keep.sgy"
+cp "$tmp/keep.sgy" "$tmp/keep.orig"
+mkdir "$tmp/dir"
+expect 2 "is a directory" -- "$fathom" synth-seismic --traces 4 --samples 20 --out "$tmp/keep.sgy" --impedance "$tmp/dir/"
+cmp -s "$tmp/keep.sgy" "$tmp/keep.orig" && ok || bad "--impedance a directory replaced --out"
+expect 3 "$tmp/missing" -- "$fathom" synth-seismic --traces 4 --samples 20 --out "$tmp/keep.sgy" \
+    --reflectivity "$tmp/missing/r.sgy"
+cmp -s "$tmp/keep.sgy" "$tmp/keep.orig" && ok || bad "--reflectivity in a missing directory replaced --out"
+expect 3 "" -- "$fathom" synth-seismic --traces 4 --samples 20 --out "$tmp/new.sgy" --reflectivity /nonexist/r.sgy
+[ -e "$tmp/new.sgy" ] && bad "--reflectivity in a missing directory left a new --out" || ok
+# A name that passes the checks but whose temporary file cannot be created (a
+# 251-byte name plus ".tmp.PID" is longer than a file name may be): the
+# failure comes after --out is written, and --out must still be as it was.
+long=$(printf 'r%.0s' $(seq 247)).sgy
+expect 3 "cannot" -- "$fathom" synth-seismic --traces 4 --samples 20 --out "$tmp/keep.sgy" --reflectivity "$tmp/$long"
+cmp -s "$tmp/keep.sgy" "$tmp/keep.orig" && ok || bad "a failed --reflectivity write replaced --out"
+expect 2 "the same file" -- "$fathom" synth-seismic --traces 4 --samples 20 --out "$tmp/same.sgy" \
+    --impedance "$tmp/./same.sgy"
+expect 2 "the same file" -- "$fathom" synth-seismic --traces 4 --samples 20 --out "$tmp/same.sgy" \
+    --impedance "$tmp/other.sgy" --reflectivity "$tmp/dir/../same.sgy"
+[ -e "$tmp/same.sgy" ] || [ -e "$tmp/other.sgy" ] && bad "outputs on one file were written" || ok
+expect 2 "the same file" -- "$fathom" synth-seismic --traces 4 --samples 20 --out "$tmp/keep.sgy" \
+    --reflectivity "$tmp/keep.sgy"
+cmp -s "$tmp/keep.sgy" "$tmp/keep.orig" && ok || bad "outputs on one file replaced it"
+ls "$tmp" | grep -q '\.tmp\.' && bad "temporary file left behind" || ok
+
 finish

@@ -63,7 +63,7 @@ fm_status cli_build_specs(const cli_net_options *opts, const fm_loss *loss, int 
                           int *n_layers_out, fm_error *err);
 
 /* Largest class label + 1, after checking every label is a non-negative integer. */
-fm_status cli_count_classes(const fm_dataset *ds, long *classes, fm_error *err);
+fm_status cli_count_classes(const fm_dataset *ds, const char *path, long *classes, fm_error *err);
 
 /* The usage error for getopt_long's '?' (unknown option or missing value). */
 int cli_getopt_error(const char *command, char **argv);

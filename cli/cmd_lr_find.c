@@ -98,8 +98,8 @@ static int parse_args(int argc, char **argv, lr_args *a)
         case O_LR_MIN:
         case O_LR_MAX: {
             double *lr = c == O_LR_MIN ? &a->lr_min : &a->lr_max;
-            if (!cli_parse_double(optarg, 1e-300, 1e300, lr))
-                return cli_usage_error(COMMAND, "--%s \"%s\" must be a positive number",
+            if (!cli_parse_double(optarg, 1e-30, 1e6, lr)) /* the range train takes for --lr */
+                return cli_usage_error(COMMAND, "--%s \"%s\" must be a number in [1e-30, 1e6]",
                                        c == O_LR_MIN ? "lr-min" : "lr-max", optarg);
             break;
         }
@@ -270,7 +270,7 @@ int cmd_lr_find(int argc, char **argv)
                           data->n_out);
             goto done;
         }
-        st = cli_count_classes(data, &classes, &err);
+        st = cli_count_classes(data, a.common.target_data ? a.common.target_data : a.common.data, &classes, &err);
         if (st != FM_OK)
             goto done;
         if (a.common.classes && classes > a.common.classes) {

@@ -116,12 +116,12 @@ static int parse_args(int argc, char **argv, probe_args *a)
         case O_INIT: a->init = optarg; break;
         case O_WVAR:
             if (!cli_parse_double(optarg, 0.0, 1e30, &a->weight_var))
-                return cli_usage_error(COMMAND, "--weight-var \"%s\" must be a non-negative number", optarg);
+                return cli_usage_error(COMMAND, "--weight-var \"%s\" must be a number in [0, 1e30]", optarg);
             a->have_weight_var = 1;
             break;
         case O_BVAR:
             if (!cli_parse_double(optarg, 0.0, 1e30, &a->bias_var))
-                return cli_usage_error(COMMAND, "--bias-var \"%s\" must be a non-negative number", optarg);
+                return cli_usage_error(COMMAND, "--bias-var \"%s\" must be a number in [0, 1e30]", optarg);
             break;
         case O_SEED:
             if (!cli_parse_seed(optarg, &a->seed))
@@ -133,11 +133,11 @@ static int parse_args(int argc, char **argv, probe_args *a)
             break;
         case O_IMEAN:
             if (!cli_parse_double(optarg, -1e30, 1e30, &a->input_mean))
-                return cli_usage_error(COMMAND, "--input-mean \"%s\" must be a number", optarg);
+                return cli_usage_error(COMMAND, "--input-mean \"%s\" must be a number in [-1e30, 1e30]", optarg);
             break;
         case O_ISTD:
             if (!cli_parse_double(optarg, 0.0, 1e30, &a->input_std))
-                return cli_usage_error(COMMAND, "--input-std \"%s\" must be a non-negative number", optarg);
+                return cli_usage_error(COMMAND, "--input-std \"%s\" must be a number in [0, 1e30]", optarg);
             break;
         case O_DATA: a->data = optarg; break;
         case O_COLUMNS: a->columns = optarg; break;

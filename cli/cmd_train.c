@@ -191,7 +191,7 @@ static int parse_args(int argc, char **argv, train_args *a)
             break;
         case OPT_LR:
             if (!cli_parse_double(optarg, 1e-30, 1e6, &a->lr))
-                return cli_usage_error(COMMAND, "--lr \"%s\" must be a positive number", optarg);
+                return cli_usage_error(COMMAND, "--lr \"%s\" must be a number in [1e-30, 1e6]", optarg);
             a->have_lr = 1;
             break;
         case OPT_BETA1:
@@ -292,7 +292,8 @@ static fm_status build_optimizer_config(const train_args *a, fm_optim_config *co
     } else if (strcmp(s, "cosine") == 0 || strncmp(s, "cosine:", 7) == 0) {
         config->schedule = FM_SCHEDULE_COSINE;
         if (s[6] == ':' && !cli_parse_double(s + 7, 0.0, config->lr, &config->lr_min))
-            return fm_error_set(err, FM_ERR_ARG, "--schedule \"%s\": final learning rate must lie in [0, lr]", s);
+            return fm_error_set(err, FM_ERR_ARG, "--schedule \"%s\": the final learning rate must be a number in [0, %g] "
+                                "(--lr)", s, config->lr);
     } else {
         return fm_error_set(err, FM_ERR_ARG, "--schedule \"%s\" must be constant, step:EPOCHS[,GAMMA] or cosine[:LR_MIN]", s);
     }
@@ -410,6 +411,25 @@ static char *training_json(const train_args *a, const fm_optim_config *oc, const
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;
+}
+
+/* The model stores its column names and predict, eval and probe select the
+ * columns of new data by them, as a comma-separated list in which ':' starts
+ * an encoding: a name that is empty or holds either could not be found again
+ * after training, so it is refused before training. */
+static fm_status check_storable_names(char *const *names, int n, const char *path, fm_error *err)
+{
+    for (int i = 0; names && i < n; i++) {
+        if (names[i][0] == '\0')
+            return fm_error_set(err, FM_ERR_FORMAT, "%s: column %d has an empty name; name it to train on it", path,
+                                i + 1);
+        if (strpbrk(names[i], ",:"))
+            return fm_error_set(err, FM_ERR_FORMAT,
+                                "%s: column name \"%s\" holds a '%c': the model could not select it again by name; "
+                                "rename the column",
+                                path, names[i], *strpbrk(names[i], ",:"));
+    }
+    return FM_OK;
 }
 
 static char **copy_names(char *const *names, int n)
@@ -791,6 +811,13 @@ int cmd_train(int argc, char **argv)
                           a.common.data);
     if (st == FM_OK && (!all->y || all->n_out == 0))
         st = fm_error_set(&err, FM_ERR_ARG, "%s: no target columns (give --targets or --target-data)", a.common.data);
+    if (st == FM_OK && !model) {
+        /* Without an encoding, predict and eval find the inputs again by these names. */
+        st = all->encoding ? FM_OK : check_storable_names(all->in_names, all->n_in, a.common.data, &err);
+        if (st == FM_OK)
+            st = check_storable_names(all->out_names, all->n_out, a.common.target_data ? a.common.target_data
+                                                                                       : a.common.data, &err);
+    }
     st = agree(st, &err);
     if (st != FM_OK)
         goto done;
@@ -861,10 +888,10 @@ int cmd_train(int argc, char **argv)
                          train->n_out);
             goto done;
         }
-        st = cli_count_classes(train, &classes, &err);
+        st = cli_count_classes(train, a.common.target_data ? a.common.target_data : a.common.data, &classes, &err);
         if (st == FM_OK && val && val->rows) {
             long val_classes = 0;
-            st = cli_count_classes(val, &val_classes, &err);
+            st = cli_count_classes(val, a.val_data ? a.val_data : a.common.data, &val_classes, &err);
             if (st == FM_OK && val_classes > classes)
                 classes = val_classes;
         }

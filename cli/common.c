@@ -372,14 +372,22 @@ fm_status cli_build_specs(const cli_net_options *a, const fm_loss *loss, int n_o
 }
 
 /* Largest class label + 1, after checking every label is a non-negative integer. */
-fm_status cli_count_classes(const fm_dataset *ds, long *classes, fm_error *err)
+fm_status cli_count_classes(const fm_dataset *ds, const char *path, long *classes, fm_error *err)
 {
     double max = -1;
+    const char *column = ds->out_names ? ds->out_names[0] : "1";
     for (size_t r = 0; r < ds->rows; r++) {
         float y = ds->y[r];
-        if (!(y >= 0.0f) || y != floorf(y) || y > FM_MAX_WIDTH)
-            return fm_error_set(err, FM_ERR_FORMAT, "row %zu: class label %g is not a non-negative integer", r + 1,
-                           (double)y);
+        if (!(y >= 0.0f) || y != floorf(y))
+            return fm_error_set(err, FM_ERR_FORMAT,
+                                "%s: column \"%s\": class label %g (row %zu of the rows read) is not a non-negative "
+                                "integer",
+                                path, column, (double)y, r + 1);
+        if (y >= FM_MAX_WIDTH)
+            return fm_error_set(err, FM_ERR_FORMAT,
+                                "%s: column \"%s\": class label %g (row %zu of the rows read) would need more than "
+                                "%d output units",
+                                path, column, (double)y, r + 1, FM_MAX_WIDTH);
         if (y > max)
             max = y;
     }

@@ -40,12 +40,12 @@ int cli_model_option(const char *command, int c, const char *arg, cli_model_args
     case CLI_OPT_NESTEROV: a->nesterov = 1; break;
     case CLI_OPT_WEIGHT_DECAY:
         if (!cli_parse_double(arg, 0.0, 1e3, &a->weight_decay))
-            *exit_code = cli_usage_error(command, "--weight-decay \"%s\" must be a non-negative number", arg);
+            *exit_code = cli_usage_error(command, "--weight-decay \"%s\" must be a number in [0, 1000]", arg);
         a->have_weight_decay = 1;
         break;
     case CLI_OPT_CLIP:
         if (!cli_parse_double(arg, 1e-30, 1e30, &a->clip_norm))
-            *exit_code = cli_usage_error(command, "--clip-norm \"%s\" must be a positive number", arg);
+            *exit_code = cli_usage_error(command, "--clip-norm \"%s\" must be a number in [1e-30, 1e30]", arg);
         break;
     case CLI_OPT_BATCH:
         if (!cli_parse_int(arg, 1, 1 << 20, &a->batch))

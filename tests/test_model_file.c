@@ -812,6 +812,16 @@ static void edit_target_names_type(model_file *mf)
     set_model_key(mf, "target_names", cJSON_CreateIntArray(values, 2));
 }
 static void edit_names_not_array(model_file *mf) { set_model_key(mf, "input_names", cJSON_CreateString("depth")); }
+static void edit_input_names_twice(model_file *mf)
+{
+    const char *names[] = {"lat", "depth", "lat"};
+    set_model_key(mf, "input_names", cJSON_CreateStringArray(names, 3));
+}
+static void edit_input_name_empty(model_file *mf)
+{
+    const char *names[] = {"lat", "", "lon"};
+    set_model_key(mf, "input_names", cJSON_CreateStringArray(names, 3));
+}
 
 static void test_damaged_headers(void **state)
 {
@@ -877,6 +887,8 @@ static void test_damaged_headers(void **state)
         {edit_input_names_count, "input_names\" has 2 names, expected 3"},
         {edit_target_names_type, "target_names\" has an entry that is not a string"},
         {edit_names_not_array, "input_names\" is not an array"},
+        {edit_input_names_twice, "lists the name \"lat\" twice"},
+        {edit_input_name_empty, "input_names\" has an empty name"},
     };
     const char *source = saved_regression("edit_source.safetensors", NULL);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)

@@ -9,6 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Weight draws stay finite in float32 (largest 3.4e38) up to many standard
+ * deviations; anything bigger only fills the network with Inf. The limit is
+ * far beyond any useful scale and still lets a probe show what huge weights
+ * do to the signal. */
+#define MAX_INIT_VARIANCE 1e60
+#define MAX_INIT_GAIN 1e30
+
 typedef struct init_name {
     const char *name;
     fm_init_kind kind;
@@ -71,6 +78,14 @@ fm_status fm_init_parse(const char *spec, fm_init *out, fm_error *err)
             if (found->kind == FM_INIT_FIXED && !(value >= 0.0))
                 return fm_fail(err, FM_ERR_ARG, "initialiser \"%s\": variance %g must not be negative",
                                found->name, value);
+            if (found->kind == FM_INIT_FIXED && value > MAX_INIT_VARIANCE)
+                return fm_fail(err, FM_ERR_ARG,
+                               "initialiser \"%s\": variance %g is beyond float32 weights (at most %g; the largest "
+                               "float is 3.4e38)",
+                               found->name, value, MAX_INIT_VARIANCE);
+            if (found->kind == FM_INIT_ORTHOGONAL && value > MAX_INIT_GAIN)
+                return fm_fail(err, FM_ERR_ARG, "orthogonal gain %g is beyond float32 weights (at most %g)", value,
+                               MAX_INIT_GAIN);
             if (found->kind == FM_INIT_ORTHOGONAL && !(value > 0.0))
                 return fm_fail(err, FM_ERR_ARG, "orthogonal gain %g must be positive", value);
             init.param = value;
@@ -191,7 +206,7 @@ fm_status fm_init_fill(const fm_init *init, const fm_activation *act, int n_in, 
     if (r.kind == FM_INIT_ORTHOGONAL)
         return fill_orthogonal(r.param, n_in, n_out, w, rng, err);
     double var = fm_init_variance(&r, act, n_in, n_out);
-    if (!isfinite(var) || var < 0.0)
+    if (!isfinite(var) || var < 0.0 || var > MAX_INIT_VARIANCE)
         return fm_fail(err, FM_ERR_ARG, "initialiser gives an invalid variance %g", var);
     if (r.uniform) {
         double bound = sqrt(3.0 * var);

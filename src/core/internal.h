@@ -47,6 +47,13 @@ char *fm_strdup(const char *s);
  * in model files and messages. */
 void fm_format_double(char *buf, size_t size, double x);
 
+/* Offset of the first byte that breaks UTF-8 (overlong forms, surrogates and code
+ * points above U+10FFFF included), or `size` when the text is valid. core/utf8.c */
+size_t fm_utf8_invalid_at(const unsigned char *s, size_t size);
+
+/* 1 when the NUL-terminated s is valid UTF-8. */
+int fm_utf8_valid(const char *s);
+
 /* Monotonic wall-clock seconds. */
 double fm_now_seconds(void);
 

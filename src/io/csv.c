@@ -239,8 +239,10 @@ static row_result parse_value(const csv_field *field, float *dest, const csv_cur
     while (rest < text_end && is_space(*rest))
         rest++;
     const char *problem = NULL;
-    if (stop == text || rest != text_end)
-        problem = "is not a number";
+    if (strlen(text) != field->len)
+        problem = "holds a NUL byte";
+    else if (stop == text || rest != text_end)
+        problem = "is not a number"; /* hexadecimal floats (0x1p-3) are numbers: exact values */
     else if (isnan(value) || (isinf(value) && !range_error))
         problem = "is not a finite number";
     else if (fabs(value) >= FLOAT_OVERFLOW_LIMIT)
@@ -252,6 +254,19 @@ static row_result parse_value(const csv_field *field, float *dest, const csv_cur
     }
     *dest = (float)value;
     return ROW_OK;
+}
+
+/* Valid UTF-8 without NUL or other control characters (tabs allowed). */
+static int header_name_is_text(const csv_field *field)
+{
+    if (strlen(field->text) != field->len || !fm_utf8_valid(field->text))
+        return 0;
+    for (size_t i = 0; i < field->len; i++) {
+        unsigned char ch = (unsigned char)field->text[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            return 0;
+    }
+    return 1;
 }
 
 static int compare_names(const void *a, const void *b)
@@ -483,8 +498,18 @@ fm_status fm_csv_read_shard(const char *path, const fm_read_options *opts, fm_ba
         csv_read_release(&r);
         return fm_fail(err, FM_ERR_FORMAT, "%s (in the header)", header_err.message);
     }
-    for (size_t i = 0; i < n_columns; i++)
+    for (size_t i = 0; i < n_columns; i++) {
         r.names[i] = r.fields[i].text;
+        /* A binary file read as CSV makes a "header" of garbage: say what it
+         * is rather than quote the bytes back as column names. */
+        if (!header_name_is_text(&r.fields[i])) {
+            csv_read_release(&r);
+            return fm_fail(err, FM_ERR_FORMAT,
+                           "%s:1: the name of column %zu is not text (not UTF-8, or control characters): is this a "
+                           "CSV file?",
+                           path, i + 1);
+        }
+    }
     if (n_columns == 1 && r.fields[0].len == 0) {
         csv_read_release(&r);
         return fm_fail(err, FM_ERR_FORMAT, "%s:1: the header line is empty", path);

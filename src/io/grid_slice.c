@@ -159,8 +159,12 @@ fm_status fm_grid_slice_read(const char *path, const char *var, size_t slice, fm
     if (!path || !var)
         return fm_fail(err, FM_ERR_ARG, "fm_grid_slice_read: missing argument");
     int ncid, rc = nc_open(path, NC_NOWRITE, &ncid);
+    if (rc > 0) /* netCDF-C passes the system's errno through */
+        return fm_fail(err, FM_ERR_IO, "cannot open %s: %s", path, strerror(rc));
     if (rc != NC_NOERR)
-        return fm_fail(err, FM_ERR_IO, "cannot open %s: %s", path, rc > 0 ? strerror(rc) : nc_strerror(rc));
+        return fm_fail(err, FM_ERR_FORMAT, "%s: %s: %s", path,
+                       rc == NC_ENOTNC ? "not a NetCDF file" : "cannot read it as NetCDF (is it truncated?)",
+                       nc_strerror(rc));
     fm_status st = FM_OK;
     int varid, ndims, dimids[NC_MAX_VAR_DIMS];
     size_t len[NC_MAX_VAR_DIMS], start[NC_MAX_VAR_DIMS], count[NC_MAX_VAR_DIMS];

@@ -1,5 +1,5 @@
 /* What the model file's writer (model_save.c) and reader (model_load.c) share:
- * the tensor table, byte order, UTF-8 and JSON checks, a growable text buffer.
+ * the tensor table, byte order, JSON checks, a growable text buffer.
  * Not part of the public API.
  *
  * The file is in the safetensors layout (docs/formats.md): an 8-byte little-endian
@@ -97,14 +97,7 @@ void fm_tensor_table_shapes(fm_model_tensor *t, int n_in, const int *widths, int
 /* The shape as JSON text: "[3,2]" or "[3]". */
 void fm_tensor_shape_text(const fm_model_tensor *t, char *buf, size_t size);
 
-/* ---------------------------------------------------------- UTF-8 and JSON */
-
-/* Offset of the first byte that breaks UTF-8 (overlong forms, surrogates and code
- * points above U+10FFFF included), or `size` when the text is valid. */
-size_t fm_utf8_invalid_at(const unsigned char *s, size_t size);
-
-/* 1 when the NUL-terminated s is valid UTF-8. */
-int fm_utf8_valid(const char *s);
+/* ------------------------------------------------------------------ JSON */
 
 /* One JSON value and nothing after it but whitespace (cJSON_Parse alone would
  * accept "{} junk", which Python's json.loads refuses). NULL when it is not. */

@@ -308,6 +308,11 @@ static fm_status parse_layer(loader *ld, const cJSON *layer, int i)
     return FM_OK;
 }
 
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static fm_status parse_names(loader *ld, const char *key, int expected, const cJSON **out)
 {
     const cJSON *names = NULL, *item = NULL;
@@ -325,6 +330,25 @@ static fm_status parse_names(loader *ld, const char *key, int expected, const cJ
     cJSON_ArrayForEach(item, names) {
         if (!cJSON_IsString(item))
             return bad(ld, "model \"%s\" has an entry that is not a string", key);
+        if (item->valuestring[0] == '\0')
+            return bad(ld, "model \"%s\" has an empty name", key);
+    }
+    /* Columns are selected by these names: each must name one column. */
+    if (count > 1) {
+        const char **sorted = fm_alloc_array((size_t)count, sizeof *sorted);
+        if (!sorted)
+            return fm_fail(ld->err, FM_ERR_NOMEM, "out of memory checking the names of %s", ld->path);
+        int k = 0;
+        cJSON_ArrayForEach(item, names) sorted[k++] = item->valuestring;
+        qsort(sorted, (size_t)count, sizeof *sorted, compare_strings);
+        const char *twice = NULL;
+        for (int i = 1; i < count && !twice; i++)
+            if (strcmp(sorted[i - 1], sorted[i]) == 0)
+                twice = sorted[i];
+        fm_status st = twice ? bad(ld, "model \"%s\" lists the name \"%.64s\" twice", key, twice) : FM_OK;
+        free(sorted);
+        if (st != FM_OK)
+            return st;
     }
     *out = count > 0 ? names : NULL;
     return FM_OK;

@@ -20,7 +20,9 @@ static fm_status find_prediction(const char *path, char *name, size_t size, fm_e
 {
     int ncid, rc = nc_open(path, NC_NOWRITE, &ncid);
     if (rc != NC_NOERR)
-        return fm_fail(err, FM_ERR_IO, "--map %s: cannot open: %s", path, rc > 0 ? strerror(rc) : nc_strerror(rc));
+        return rc > 0 ? fm_fail(err, FM_ERR_IO, "--map %s: cannot open: %s", path, strerror(rc))
+                      : fm_fail(err, FM_ERR_FORMAT, "--map %s: %s: %s", path,
+                                rc == NC_ENOTNC ? "not a NetCDF file" : "cannot read it as NetCDF", nc_strerror(rc));
     int nvars = 0, found = 0;
     char all[512] = "";
     size_t used = 0;

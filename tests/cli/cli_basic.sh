@@ -175,4 +175,30 @@ printf 'x1,x2,y\n1,2,3\n4,5\n7,8,9\n' >"$tmp/ragged.csv"
 expect 0 "1 row with missing or non-numeric values left out" -- "$fathom" probe --samples 16 --layers 3x2 \
     --data "$tmp/ragged.csv"
 
+# --- data that reads but could not be used -------------------------------
+printf 'x\xff1,x2,y\n1,2,3\n4,5,6\n' >"$tmp/latin1.csv"
+expect 4 "the name of column 1 is not text" -- "$fathom" train --data "$tmp/latin1.csv" --targets y \
+    --out "$tmp/n.safetensors"
+head -c 4000 "$fathom" >"$tmp/binary.csv" # an ELF header: 0x7f, NUL bytes
+expect 4 "is this a CSV file?" -- "$fathom" train --data "$tmp/binary.csv" --targets y --out "$tmp/n.safetensors"
+printf 'x1,x2,y\n1\0002,2,3\n4,5,6\n' >"$tmp/nul.csv"
+expect 4 'nul.csv:2: column "x1": "1" holds a NUL byte' -- "$fathom" train --data "$tmp/nul.csv" --targets y \
+    --out "$tmp/n.safetensors"
+printf 'x1,,y\n1,2,3\n4,5,6\n7,8,9\n' >"$tmp/unnamed.csv"
+expect 4 "column 2 has an empty name" -- "$fathom" train --data "$tmp/unnamed.csv" --targets y \
+    --out "$tmp/n.safetensors"
+printf '"a,b",x2,y\n1,2,3\n4,5,6\n7,8,9\n' >"$tmp/comma.csv"
+expect 4 "could not select it again by name" -- "$fathom" train --data "$tmp/comma.csv" --targets y \
+    --out "$tmp/n.safetensors"
+[ -e "$tmp/n.safetensors" ] && bad "a refused data file produced a model" || ok
+awk 'BEGIN { print "x,label"; for (i = 0; i < 20; i++) print i "," (i % 3 + 0.5) }' >"$tmp/halves.csv"
+expect 4 'halves.csv: column "label": class label 0.5' -- "$fathom" train --data "$tmp/halves.csv" \
+    --targets label --loss cross_entropy --out "$tmp/n.safetensors"
+awk 'BEGIN { print "x,label"; for (i = 0; i < 20; i++) print i "," (i == 3 ? 2000000000 : 1) }' >"$tmp/huge.csv"
+expect 4 "would need more than" -- "$fathom" train --data "$tmp/huge.csv" --targets label --loss cross_entropy \
+    --out "$tmp/n.safetensors"
+expect 2 "beyond float32 weights" -- "$fathom" train --data "$lev" --targets temp --init normal:1e300 \
+    --out "$tmp/n.safetensors"
+expect 2 "must be a number in [1e-30, 1e6]" -- "$fathom" train --data "$lev" --targets temp --lr 1e10
+
 finish

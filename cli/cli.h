@@ -64,6 +64,8 @@ fm_status cli_build_specs(const cli_net_options *opts, const fm_loss *loss, int 
 
 /* Largest class label + 1, after checking every label is a non-negative integer. */
 fm_status cli_count_classes(const fm_dataset *ds, const char *path, long *classes, fm_error *err);
+/* Every bce target in [0, 1]; path names the data in the message. */
+fm_status cli_check_bce_targets(const fm_dataset *ds, const char *path, fm_error *err);
 
 /* The usage error for getopt_long's '?' (unknown option or missing value). */
 int cli_getopt_error(const char *command, char **argv);

@@ -80,11 +80,11 @@ int cmd_synth_seismic(int argc, char **argv)
             break;
         case 'f':
             if (!cli_parse_double(optarg, 0.1, 1000.0, &freq))
-                return cli_usage_error(COMMAND, "--freq \"%s\" must be a frequency in Hz", optarg);
+                return cli_usage_error(COMMAND, "--freq \"%s\" must be a frequency in [0.1, 1000] Hz", optarg);
             break;
         case 'e':
             if (!cli_parse_double(optarg, 0.0, 100.0, &noise))
-                return cli_usage_error(COMMAND, "--noise \"%s\" must be a non-negative number", optarg);
+                return cli_usage_error(COMMAND, "--noise \"%s\" must be a number in [0, 100]", optarg);
             break;
         case 's':
             if (!cli_parse_seed(optarg, &seed))

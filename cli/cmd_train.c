@@ -881,6 +881,14 @@ int cmd_train(int argc, char **argv)
 
     int classification = loss.kind == FM_LOSS_CROSS_ENTROPY;
     int n_out = train->n_out;
+    if (loss.kind == FM_LOSS_BCE) {
+        st = cli_check_bce_targets(train, a.common.target_data ? a.common.target_data : a.common.data, &err);
+        if (st == FM_OK && val)
+            st = cli_check_bce_targets(val, a.val_data ? a.val_data : a.common.data, &err);
+        st = agree(st, &err);
+        if (st != FM_OK)
+            goto done;
+    }
     if (classification) {
         long classes = 0;
         if (train->n_out != 1) {

@@ -621,6 +621,8 @@ fm_status fm_data_read_shard(const char *path, const char *target_path, const fm
         *out = NULL;
     if (!path || !out)
         return fm_fail(err, FM_ERR_ARG, "fm_data_read: path and out must not be NULL");
+    if (!*path)
+        return fm_fail(err, FM_ERR_ARG, "the data file name is empty");
     if (n_shards < 1 || shard < 0 || shard >= n_shards)
         return fm_fail(err, FM_ERR_ARG, "fm_data_read_shard: shard %d of %d does not exist", shard, n_shards);
     shard_spec spec = {shard, n_shards, 0, SHARD_ROWS};

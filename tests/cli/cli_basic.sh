@@ -201,4 +201,18 @@ expect 2 "beyond float32 weights" -- "$fathom" train --data "$lev" --targets tem
     --out "$tmp/n.safetensors"
 expect 2 "must be a number in [1e-30, 1e6]" -- "$fathom" train --data "$lev" --targets temp --lr 1e10
 
+# Labels a classifier cannot take are the data's fault, named there (exit 4).
+awk 'BEGIN { print "x,label"; for (i = 0; i < 40; i++) print i / 40 "," (i % 2) }' >"$tmp/two.csv"
+expect 0 "model written to" -- "$fathom" train --data "$tmp/two.csv" --targets label --loss cross_entropy \
+    --layers 4 --epochs 1 --out "$tmp/two.safetensors"
+awk 'BEGIN { print "x,label"; for (i = 0; i < 40; i++) print i / 40 "," (i % 3) }' >"$tmp/three.csv"
+expect 4 'three.csv: column "label": class label 2, but the model has 2 classes' -- "$fathom" eval \
+    --model "$tmp/two.safetensors" --data "$tmp/three.csv"
+expect 4 'halves.csv: column "label": class label 0.5' -- "$fathom" eval --model "$tmp/two.safetensors" \
+    --data "$tmp/halves.csv"
+awk 'BEGIN { print "x,p"; for (i = 0; i < 20; i++) print i "," (i == 4 ? 2 : 0.5) }' >"$tmp/bce.csv"
+expect 4 'bce.csv: column "p": bce target 2 (row 5 of the rows read) is outside [0, 1]' -- "$fathom" train \
+    --data "$tmp/bce.csv" --targets p --loss bce --val-split 0 --out "$tmp/n.safetensors"
+expect 2 "the data file name is empty" -- "$fathom" train --data "" --targets y --out "$tmp/n.safetensors"
+
 finish

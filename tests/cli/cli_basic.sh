@@ -213,6 +213,8 @@ expect 4 'halves.csv: column "label": class label 0.5' -- "$fathom" eval --model
 awk 'BEGIN { print "x,p"; for (i = 0; i < 20; i++) print i "," (i == 4 ? 2 : 0.5) }' >"$tmp/bce.csv"
 expect 4 'bce.csv: column "p": bce target 2 (row 5 of the rows read) is outside [0, 1]' -- "$fathom" train \
     --data "$tmp/bce.csv" --targets p --loss bce --val-split 0 --out "$tmp/n.safetensors"
+expect 4 'three.csv: class label 2, but the network has 2 classes' -- "$fathom" probe \
+    --model "$tmp/two.safetensors" --data "$tmp/three.csv" --targets label --samples 16
 expect 2 "the data file name is empty" -- "$fathom" train --data "" --targets y --out "$tmp/n.safetensors"
 
 finish

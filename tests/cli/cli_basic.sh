@@ -215,6 +215,8 @@ expect 4 'bce.csv: column "p": bce target 2 (row 5 of the rows read) is outside 
     --data "$tmp/bce.csv" --targets p --loss bce --val-split 0 --out "$tmp/n.safetensors"
 expect 4 'three.csv: class label 2, but the network has 2 classes' -- "$fathom" probe \
     --model "$tmp/two.safetensors" --data "$tmp/three.csv" --targets label --samples 16
+expect 3 "cannot open checkpoint $tmp/none.ckpt" -- "$fathom" train --data "$lev" --targets temp \
+    --resume "$tmp/none.ckpt" --out "$tmp/n.safetensors"
 expect 2 "the data file name is empty" -- "$fathom" train --data "" --targets y --out "$tmp/n.safetensors"
 
 finish

@@ -64,6 +64,9 @@ fm_status cli_build_specs(const cli_net_options *opts, const fm_loss *loss, int 
 
 /* Largest class label + 1, after checking every label is a non-negative integer. */
 fm_status cli_count_classes(const fm_dataset *ds, const char *path, long *classes, fm_error *err);
+/* A --loss given with a model (--from, --resume) must be the model's own,
+ * parameters included (FM_ERR_ARG naming both otherwise). */
+fm_status cli_check_loss_matches(const char *spec, const fm_loss *model_loss, fm_error *err);
 /* Every bce target in [0, 1]; path names the data in the message. */
 fm_status cli_check_bce_targets(const fm_dataset *ds, const char *path, fm_error *err);
 

@@ -304,7 +304,10 @@ int cmd_baseline(int argc, char **argv)
                           MAX_DIM - 3);
         goto done;
     }
-    if (lin->rows != geo->rows || memcmp(lin->grid_index, geo->grid_index, lin->rows * sizeof *lin->grid_index) != 0) {
+    /* Tables have no grid index: their rows are the cells, numbered in order. */
+    int same_cells = lin->rows == geo->rows && !lin->grid_index == !geo->grid_index &&
+                     (!lin->grid_index || memcmp(lin->grid_index, geo->grid_index, lin->rows * sizeof *lin->grid_index) == 0);
+    if (!same_cells) {
         st = fm_error_set(&err, FM_ERR_ARG, "--inputs and --knn-space select different cells");
         goto done;
     }

@@ -228,13 +228,8 @@ int cmd_lr_find(int argc, char **argv)
 
     if (a.common.from) {
         st = fm_model_load(a.common.from, &model, &err);
-        if (st == FM_OK && a.common.loss) {
-            fm_loss wanted;
-            st = fm_loss_parse(a.common.loss, &wanted, &err);
-            if (st == FM_OK && wanted.kind != model->loss.kind)
-                st = fm_error_set(&err, FM_ERR_ARG, "--loss %s differs from the model's loss %s", a.common.loss,
-                              fm_loss_name(model->loss.kind));
-        }
+        if (st == FM_OK && a.common.loss)
+            st = cli_check_loss_matches(a.common.loss, &model->loss, &err);
         if (st == FM_OK)
             loss = model->loss;
     } else {
@@ -263,6 +258,9 @@ int cmd_lr_find(int argc, char **argv)
 
     int classification = loss.kind == FM_LOSS_CROSS_ENTROPY;
     int n_out = data->n_out;
+    if (loss.kind == FM_LOSS_BCE &&
+        (st = cli_check_bce_targets(data, a.common.target_data ? a.common.target_data : a.common.data, &err)) != FM_OK)
+        goto done;
     if (classification) {
         long classes = 0;
         if (data->n_out != 1) {

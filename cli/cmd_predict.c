@@ -105,6 +105,14 @@ int cmd_predict(int argc, char **argv)
         return cli_usage_error(COMMAND, "--out \"%s\" must end in .csv, .npy, .nc or .sgy", out_path);
     if (to_netcdf && !cli_is_netcdf(data_path))
         return cli_usage_error(COMMAND, "--out %s: NetCDF output needs NetCDF --data (its grid is copied)", out_path);
+    if (to_segy) {
+        char *file = cli_data_file(data_path);
+        int segy_data = file && (ends_with(file, ".sgy") || ends_with(file, ".segy"));
+        free(file);
+        if (!segy_data)
+            return cli_usage_error(COMMAND, "--out %s: SEG-Y output needs SEG-Y --data (its traces are copied)",
+                                   out_path);
+    }
     cli_set_threads((int)threads);
 
     fm_error err = {FM_OK, ""};

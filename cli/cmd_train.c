@@ -774,13 +774,8 @@ int cmd_train(int argc, char **argv)
         goto done;
     if (source) {
         st = a.resume ? fm_checkpoint_load(a.resume, &model, &resume_state, &err) : fm_model_load(a.common.from, &model, &err);
-        if (st == FM_OK && a.common.loss) {
-            fm_loss wanted;
-            st = fm_loss_parse(a.common.loss, &wanted, &err);
-            if (st == FM_OK && wanted.kind != model->loss.kind)
-                st = fm_error_set(&err, FM_ERR_ARG, "--loss %s differs from the model's loss %s", a.common.loss,
-                             fm_loss_name(model->loss.kind));
-        }
+        if (st == FM_OK && a.common.loss)
+            st = cli_check_loss_matches(a.common.loss, &model->loss, &err);
         if (st == FM_OK)
             loss = model->loss;
         /* Every process reads the same file: agree in case one cannot. */

@@ -436,3 +436,17 @@ int cli_getopt_error(const char *command, char **argv)
         return cli_usage_error(command, "option %s needs a value", argv[optind - 1]);
     return cli_usage_error(command, "unknown option %s", argv[optind - 1]);
 }
+
+fm_status cli_check_loss_matches(const char *spec, const fm_loss *model_loss, fm_error *err)
+{
+    fm_loss wanted;
+    fm_status st = fm_loss_parse(spec, &wanted, err);
+    if (st != FM_OK)
+        return st;
+    char have[64], want[64];
+    fm_loss_format(model_loss, have, sizeof have);
+    fm_loss_format(&wanted, want, sizeof want);
+    if (wanted.kind != model_loss->kind || strcmp(have, want) != 0) /* huber's delta included */
+        return fm_error_set(err, FM_ERR_ARG, "--loss %s differs from the model's loss %s", want, have);
+    return FM_OK;
+}

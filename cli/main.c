@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <cblas.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,9 +63,18 @@ static void print_help(FILE *out)
             FM_VERSION_STRING);
 }
 
-int main(int argc, char **argv)
+/* What a command printed is part of its result: when standard output could
+ * not take it (a full disk, a closed descriptor), the command failed. */
+static int with_stdout_checked(int rc)
 {
-    choose_blas_kernels(argv);
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return rc;
+    fprintf(stderr, "fathom: cannot write to standard output: %s\n", errno ? strerror(errno) : "write error");
+    return rc == EXIT_OK ? EXIT_IO : rc;
+}
+
+static int run(int argc, char **argv)
+{
     if (argc < 2) {
         print_help(stderr);
         return EXIT_USAGE;
@@ -89,4 +99,10 @@ int main(int argc, char **argv)
             return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "fathom: unknown command \"%s\" (try fathom --help)\n", command);
     return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    choose_blas_kernels(argv);
+    return with_stdout_checked(run(argc, argv));
 }

@@ -59,10 +59,15 @@ static int same_file(const char *a, const char *b)
     return ca[0] != '\0' && strcmp(ca, cb) == 0;
 }
 
-/* The output can be created or replaced: not a directory, in a directory
- * that exists and is writable. */
+/* The output can be created or replaced (fm_output_check: a regular file or
+ * none, a non-empty name; and not a directory), in a directory that exists
+ * and is writable. */
 static fm_status check_writable(const cli_path *out, fm_error *err)
 {
+    fm_error why = {FM_OK, ""};
+    fm_status st = fm_output_check(out->path, &why);
+    if (st != FM_OK)
+        return fm_error_set(err, st, "%s: %s", out->option, why.message);
     struct stat info;
     if (stat(out->path, &info) == 0 && S_ISDIR(info.st_mode))
         return fm_error_set(err, FM_ERR_ARG, "%s %s is a directory; give a file name", out->option, out->path);

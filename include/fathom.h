@@ -375,6 +375,14 @@ double fm_schedule_lr(const fm_optim_config *config, int epoch, int epochs);
  * max_norm / (norm + 1e-6) when that is below 1 (torch clip_grad_norm_). */
 double fm_clip_grad_norm(float *grads, size_t n, double max_norm);
 
+/* FM_OK when a new file can take the place of path: it does not exist, is a
+ * regular file, or is a directory (the write then fails without touching
+ * it). Every writer of the library checks this first, since it writes a
+ * temporary file and renames it over the target, which would replace a
+ * symbolic link, FIFO or device node itself: those are FM_ERR_IO, an empty
+ * path FM_ERR_ARG. */
+fm_status fm_output_check(const char *path, fm_error *err);
+
 /* ------------------------------------------------------------------ data */
 
 /* A table of samples: inputs x [rows][n_in] and targets y [rows][n_out]

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,9 +80,31 @@ fm_status fm_read_whole_file(const char *path, char **data, size_t *size, fm_err
 
 /* ------------------------------------------------------------ atomic writes */
 
+fm_status fm_output_check(const char *path, fm_error *err)
+{
+    if (!path || !*path)
+        return fm_fail(err, FM_ERR_ARG, "the output file name is empty");
+    struct stat info;
+    /* A new file or a file to replace; a directory is left to the rename,
+     * which fails (EISDIR) without touching it. */
+    if (lstat(path, &info) != 0 || S_ISREG(info.st_mode) || S_ISDIR(info.st_mode))
+        return FM_OK;
+    const char *kind = S_ISLNK(info.st_mode)    ? "a symbolic link"
+                       : S_ISFIFO(info.st_mode) ? "a FIFO"
+                       : S_ISSOCK(info.st_mode) ? "a socket"
+                                                : "a device";
+    /* Outputs are written beside the target and renamed over it, which
+     * would replace the link, FIFO or device node itself by a file. */
+    return fm_fail(err, FM_ERR_IO, "cannot write %s: it is %s, not a regular file (outputs replace their target: "
+                   "give a file's path)", path, kind);
+}
+
 fm_status fm_atomic_open(fm_atomic_file *file, const char *path, fm_error *err)
 {
     memset(file, 0, sizeof *file);
+    fm_status checked = fm_output_check(path, err);
+    if (checked != FM_OK)
+        return checked;
     file->path = path;
     size_t size = strlen(path) + 64; /* ".tmp." + a pid + "." + a counter */
     file->tmp_path = malloc(size);

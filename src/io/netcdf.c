@@ -1156,6 +1156,11 @@ fm_status fm_netcdf_write_predictions(const char *template_path, const char *gri
         nc_get_att_float(in, gvar, "_FillValue", &gfill) == NC_NOERR && isfinite(gfill))
         fill = gfill;
 
+    fm_status checked = fm_output_check(out_path, err);
+    if (checked != FM_OK) {
+        grid_close(&g);
+        return checked;
+    }
     size_t tmp_len = strlen(out_path) + 48;
     char *tmp = malloc(tmp_len);
     float *cells = fm_alloc_array(g.cells, sizeof *cells);

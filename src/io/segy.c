@@ -162,6 +162,9 @@ fm_status fm_segy_write_traces(const char *path, const float *traces, size_t n_t
         interval_us <= 0 || interval_us > 65535)
         return fm_fail(err, FM_ERR_ARG, "%s: SEG-Y needs 1..65535 samples per trace and an interval of 1..65535 us",
                        path ? path : "(null)");
+    fm_status checked = fm_output_check(path, err);
+    if (checked != FM_OK)
+        return checked;
     size_t tmp_len = strlen(path) + 48;
     char *tmp = malloc(tmp_len);
     float *buf = fm_alloc_array((size_t)n_samples, sizeof *buf);

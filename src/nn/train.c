@@ -575,6 +575,10 @@ static fm_status check_resume(const fm_train_state *run, const fm_train_state *s
     MISMATCH(saved->n_in != run->n_in || saved->n_out != run->n_out,
              "the checkpoint's run had %d inputs and %d target columns, this one %d and %d", saved->n_in,
              saved->n_out, run->n_in, run->n_out);
+    /* The seed first: it also draws the validation split, so a different
+     * seed shows as different data below. */
+    MISMATCH(saved->seed != run->seed, "the checkpoint's run has seed %llu, this one %llu",
+             (unsigned long long)saved->seed, (unsigned long long)run->seed);
     MISMATCH(saved->rows != run->rows, "the checkpoint's run trained on %zu rows, this one on %zu", saved->rows,
              run->rows);
     MISMATCH(saved->val_rows != run->val_rows, "the checkpoint's run validated on %zu rows, this one on %zu",
@@ -591,8 +595,6 @@ static fm_status check_resume(const fm_train_state *run, const fm_train_state *s
              saved->shuffle ? "does" : "does not", run->shuffle ? "does" : "does not");
     MISMATCH(saved->patience != run->patience, "the checkpoint's run has patience %d, this one %d", saved->patience,
              run->patience);
-    MISMATCH(saved->seed != run->seed, "the checkpoint's run has seed %llu, this one %llu",
-             (unsigned long long)saved->seed, (unsigned long long)run->seed);
     MISMATCH(memcmp(&saved->explode_factor, &run->explode_factor, sizeof(double)) != 0,
              "the checkpoint's run has explode factor %g, this one %g", saved->explode_factor, run->explode_factor);
     const fm_optim_config *a = &saved->optim, *b = &run->optim;

@@ -64,6 +64,10 @@ static void parse_hist(const cJSON *layer, report_hist *h)
     h->total = total + outside;
 }
 
+/* A count read from a log: NaN, negative or beyond max (a damaged or hostile
+ * log) becomes 0 rather than an undefined conversion to an integer. */
+static double count_or_zero(double v, double max) { return v >= 0.0 && v <= max ? v : 0.0; }
+
 /* One diagnose record into r->last (and its histograms into r->last_hist). */
 static fm_status parse_diagnose(run_report *r, const cJSON *o, size_t line, const char *path, fm_error *err)
 {
@@ -72,8 +76,8 @@ static fm_status parse_diagnose(run_report *r, const cJSON *o, size_t line, cons
         return fm_fail(err, FM_ERR_FORMAT, "%s line %zu: a diagnose record needs %d layers like the run record", path,
                        line, r->n_layers);
     report_diag *d = &r->last;
-    d->step = (size_t)fmax(0.0, number_or_nan(o, "step") >= 0 ? number_or_nan(o, "step") : 0.0);
-    d->epoch = (int)fmax(0.0, number_or_nan(o, "epoch") >= 0 ? number_or_nan(o, "epoch") : 0.0);
+    d->step = (size_t)count_or_zero(number_or_nan(o, "step"), 1e15);
+    d->epoch = (int)count_or_zero(number_or_nan(o, "epoch"), 1e9);
     d->loss = number_or_nan(o, "loss");
     d->lr = number_or_nan(o, "lr");
     int l = 0;
@@ -83,8 +87,8 @@ static fm_status parse_diagnose(run_report *r, const cJSON *o, size_t line, cons
         fm_layer_stats *s = &d->stats[l];
         memset(s, 0, sizeof *s);
         s->layer = l + 1;
-        s->n_in = (int)number_or_nan(layer, "n_in");
-        s->n_out = (int)number_or_nan(layer, "n_out");
+        s->n_in = (int)count_or_zero(number_or_nan(layer, "n_in"), FM_MAX_WIDTH);
+        s->n_out = (int)count_or_zero(number_or_nan(layer, "n_out"), FM_MAX_WIDTH);
         for (size_t f = 0; f < sizeof FIELDS / sizeof FIELDS[0]; f++) {
             double value = number_or_nan(layer, FIELDS[f].name);
             memcpy((char *)s + FIELDS[f].offset, &value, sizeof value);
@@ -194,9 +198,8 @@ static fm_status parse_epoch(run_report *r, const cJSON *o, fm_error *err)
         r->cap_epochs = cap;
     }
     report_epoch *e = &r->epochs[r->n_epochs++];
-    e->epoch = (int)number_or_nan(o, "epoch");
-    double step = number_or_nan(o, "step");
-    e->step = step >= 0 ? (size_t)step : 0;
+    e->epoch = (int)count_or_zero(number_or_nan(o, "epoch"), 1e9);
+    e->step = (size_t)count_or_zero(number_or_nan(o, "step"), 1e15);
     e->lr = number_or_nan(o, "lr");
     e->train_loss = number_or_nan(o, "train_loss");
     e->val_loss = number_or_nan(o, "val_loss");
@@ -216,9 +219,8 @@ static fm_status parse_warning(run_report *r, const cJSON *o, fm_error *err)
     if (!r->warnings && !(r->warnings = calloc(REPORT_MAX_WARNINGS, sizeof *r->warnings)))
         return fm_fail(err, FM_ERR_NOMEM, "out of memory reading the run log");
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "message");
-    double step = number_or_nan(o, "step");
     report_warning *w = &r->warnings[r->n_warnings++];
-    w->step = step >= 0 ? (size_t)step : 0;
+    w->step = (size_t)count_or_zero(number_or_nan(o, "step"), 1e15);
     w->message = fm_strdup(cJSON_IsString(m) ? m->valuestring : "");
     return w->message ? FM_OK : fm_fail(err, FM_ERR_NOMEM, "out of memory reading the run log");
 }

@@ -219,4 +219,33 @@ expect 3 "cannot open checkpoint $tmp/none.ckpt" -- "$fathom" train --data "$lev
     --resume "$tmp/none.ckpt" --out "$tmp/n.safetensors"
 expect 2 "the data file name is empty" -- "$fathom" train --data "" --targets y --out "$tmp/n.safetensors"
 
+# Outputs that are not regular files would be replaced by the rename that
+# finishes every write: refused, and left as they are.
+mkfifo "$tmp/fifo.safetensors"
+expect 3 "it is a FIFO, not a regular file" -- "$fathom" train --data "$lev" --targets temp --epochs 1 \
+    --out "$tmp/fifo.safetensors"
+[ -p "$tmp/fifo.safetensors" ] && ok || bad "the FIFO output was replaced"
+ln -sf "$tmp/elsewhere.csv" "$tmp/link.csv"
+expect 3 "it is a symbolic link" -- "$fathom" predict --model "$model" --data "$lev" --out "$tmp/link.csv"
+[ -L "$tmp/link.csv" ] && ok || bad "the symbolic link output was replaced"
+expect 2 "--out: the output file name is empty" -- "$fathom" train --data "$lev" --targets temp --out ""
+expect 2 "--report: the output file name is empty" -- "$fathom" train --data "$lev" --targets temp --diagnose 5 \
+    --report "" --out "$tmp/n.safetensors"
+# A full standard output is a failed command (exit 3), not a silent success.
+"$fathom" info "$model" >/dev/full 2>"$tmp/err"
+[ $? -eq 3 ] && grep -q "cannot write to standard output" "$tmp/err" && ok || bad "info to /dev/full did not fail"
+expect 2 "SEG-Y output needs SEG-Y --data" -- "$fathom" predict --model "$model" --data "$lev" --out "$tmp/p.sgy"
+# baseline on a table: rows are the cells (it crashed on the missing grid index).
+expect 0 "test RMSE" -- "$fathom" baseline --data "$lev" --targets temp --inputs lat,sin_lon,cos_lon,log_depth \
+    --knn-space lat,sin_lon --split random:0.2
+# A model's loss parameters are its own: --loss with --from or --resume must match them.
+expect 0 "model written to" -- "$fathom" train --data "$lev" --targets temp --layers 8 --epochs 2 --loss huber:2 \
+    --seed 1 --checkpoint-every 20 --checkpoint "$tmp/h.ckpt" --out "$tmp/h.safetensors"
+expect 2 "--loss huber:0.5 differs from the model's loss huber:2" -- "$fathom" train --data "$lev" --targets temp \
+    --epochs 1 --loss huber:0.5 --from "$tmp/h.safetensors" --out "$tmp/n.safetensors"
+expect 2 "the checkpoint's run has seed 1, this one 2" -- "$fathom" train --data "$lev" --targets temp --layers 8 \
+    --epochs 2 --loss huber:2 --seed 2 --resume "$tmp/h.ckpt" --out "$tmp/n.safetensors"
+expect 4 'bce.csv: column "p": bce target 2' -- "$fathom" lr-find --data "$tmp/bce.csv" --targets p --loss bce \
+    --layers 4 --steps 20
+
 finish

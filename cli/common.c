@@ -30,8 +30,21 @@ int cli_report(const char *command, const fm_error *err)
     return cli_exit_code(err->status);
 }
 
+/* The rank the MPI launcher gave this process, read before MPI starts (the
+ * command line is checked first): 0 when not launched by mpirun. OpenMPI
+ * sets OMPI_COMM_WORLD_RANK, MPICH and others PMI_RANK. */
+static long launcher_rank(void)
+{
+    const char *r = getenv("OMPI_COMM_WORLD_RANK");
+    if (!r)
+        r = getenv("PMI_RANK");
+    return r ? strtol(r, NULL, 10) : 0;
+}
+
 int cli_usage_error(const char *command, const char *fmt, ...)
 {
+    if (launcher_rank() != 0)
+        return EXIT_USAGE; /* every process sees the same command line: rank 0 says what is wrong with it */
     va_list args;
     va_start(args, fmt);
     fprintf(stderr, "fathom %s: ", command);

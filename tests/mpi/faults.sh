@@ -36,6 +36,11 @@ grep -q "exit code:[[:space:]]*6\|Exit code:[[:space:]]*6" "$tmp/err" && ok ||
 expect 0 "parameters" -- "$fathom" info "$tmp/run.ckpt"
 expect 0 "model written to" -- "$fathom" train "${ck[@]}" --resume "$tmp/run.ckpt" --out "$tmp/resumed.safetensors"
 
+# A bad option is said once, by rank 0, not by every process.
+expect nonzero "--threads" -- run_mpi 2 train --data "$lev" "${cols[@]}" --threads 0 --out "$tmp/m.safetensors"
+[ "$(grep -c 'must be an integer in 1..1024' "$tmp/err")" -eq 1 ] && ok ||
+    bad "the option error was not printed exactly once: $(head -c 300 "$tmp/err")"
+
 # More processes than rows.
 head -3 "$lev" >"$tmp/two-rows.csv"
 expect nonzero "fewer than the 3 processes" -- run_mpi 3 train --data "$tmp/two-rows.csv" "${cols[@]}" \

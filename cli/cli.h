@@ -109,6 +109,13 @@ typedef struct cli_path {
 fm_status cli_check_paths(const cli_path *outputs, int n_outputs, const cli_path *inputs, int n_inputs,
                           fm_error *err);
 
+/* SIGINT, SIGTERM and SIGHUP held back while a command writes its outputs
+ * (each a temporary file renamed over the target): a signal then ends the
+ * command when the write is complete, not midway with a temporary file left
+ * behind. cli_release_signals raises what was held. cli/output_paths.c */
+void cli_hold_signals(void);
+void cli_release_signals(void);
+
 /* The file part of a data path "PATH#SPLIT:part" (malloc'd; NULL when out of memory). */
 char *cli_data_file(const char *path);
 /* 1 when the data path names a NetCDF file (.nc, .cdf, .nc4, .netcdf). */

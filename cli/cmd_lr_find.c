@@ -379,7 +379,9 @@ int cmd_lr_find(int argc, char **argv)
         printf("no suggestion: the loss stopped being finite within the first steps; try a smaller --lr-min\n");
     }
     if (a.out) {
+        cli_hold_signals();
         st = write_csv(a.out, lrs, losses, smoothed, n, &err);
+        cli_release_signals();
         if (st == FM_OK)
             printf("%d steps written to %s\n", n, a.out);
     }

@@ -178,6 +178,7 @@ int cmd_predict(int argc, char **argv)
     } else if (model->target_std) {
         fm_unstandardize(model->target_std, pred, data->rows);
     }
+    cli_hold_signals();
     if ((to_netcdf || to_segy) && (classification || !data->grid_index)) {
         st = fm_error_set(&err, FM_ERR_ARG, "--out %s: gridded output needs regression and gridded (NetCDF or SEG-Y) data",
                           out_path);
@@ -197,6 +198,7 @@ int cmd_predict(int argc, char **argv)
     } else {
         st = fm_npy_write(out_path, table, data->rows, cols, &err);
     }
+    cli_release_signals();
     if (st == FM_OK)
         printf("wrote %zu predictions to %s\n", data->rows, out_path);
 

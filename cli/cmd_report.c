@@ -80,8 +80,13 @@ int cmd_report(int argc, char **argv)
     fm_error err = {FM_OK, ""};
     int rc = EXIT_OK;
     const cli_path out_files[] = {{"-o", out}}, in_files[] = {{"the run log", log_path}, {"--map", maps.path}};
-    if (cli_check_paths(out_files, 1, in_files, 2, &err) != FM_OK ||
-        fm_report_write_maps(log_path, out, maps.path ? &maps : NULL, &err) != FM_OK)
+    fm_status st = cli_check_paths(out_files, 1, in_files, 2, &err);
+    if (st == FM_OK) {
+        cli_hold_signals();
+        st = fm_report_write_maps(log_path, out, maps.path ? &maps : NULL, &err);
+        cli_release_signals();
+    }
+    if (st != FM_OK)
         rc = cli_report(COMMAND, &err);
     else
         printf("report written to %s\n", out);

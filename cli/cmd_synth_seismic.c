@@ -173,6 +173,7 @@ int cmd_synth_seismic(int argc, char **argv)
      * replaced and its impedance missing. */
     int interval_us = (int)lround(dt_ms * 1000.0);
     const float *sections[N_OUTPUTS] = {seis, imp, refl};
+    cli_hold_signals();
     for (int k = 0; k < N_OUTPUTS && st == FM_OK; k++) {
         if (!outputs[k].path)
             continue;
@@ -192,6 +193,13 @@ int cmd_synth_seismic(int argc, char **argv)
         if (staged[k] && rename(staged[k], outputs[k].path) != 0)
             st = fm_error_set(&err, FM_ERR_IO, "cannot write %s %s: %s", outputs[k].option, outputs[k].path,
                               strerror(errno));
+    for (int k = 0; k < N_OUTPUTS && st != FM_OK; k++)
+        if (staged[k]) { /* before a held signal can end the process */
+            remove(staged[k]);
+            free(staged[k]);
+            staged[k] = NULL;
+        }
+    cli_release_signals();
     if (st == FM_OK)
         printf("wrote %ld traces of %ld samples (%g ms) to %s%s%s%s%s\n", traces, samples, dt_ms, out,
                imp_path ? ", impedance to " : "", imp_path ? imp_path : "", refl_path ? ", reflectivity to " : "",

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,34 @@ static fm_status check_writable(const cli_path *out, fm_error *err)
         return fm_error_set(err, FM_ERR_IO, "cannot write %s %s: directory %s: %s", out->option, out->path, dir,
                             strerror(errno));
     return FM_OK;
+}
+
+/* While a command writes, SIGINT, SIGTERM and SIGHUP are only noted; a mask
+ * would not do, since OpenBLAS's threads, which do not block them, would
+ * take the signal and end the process. */
+static volatile sig_atomic_t held_signal;
+static struct sigaction actions_before_hold[3];
+static const int HELD[3] = {SIGINT, SIGTERM, SIGHUP};
+
+static void note_signal(int sig) { held_signal = sig; }
+
+void cli_hold_signals(void)
+{
+    struct sigaction note;
+    memset(&note, 0, sizeof note);
+    note.sa_handler = note_signal;
+    sigemptyset(&note.sa_mask);
+    held_signal = 0;
+    for (int i = 0; i < 3; i++)
+        sigaction(HELD[i], &note, &actions_before_hold[i]);
+}
+
+void cli_release_signals(void)
+{
+    for (int i = 0; i < 3; i++)
+        sigaction(HELD[i], &actions_before_hold[i], NULL);
+    if (held_signal)
+        raise(held_signal); /* with the action the command had before: by default, the end of it */
 }
 
 fm_status cli_check_paths(const cli_path *outputs, int n_outputs, const cli_path *inputs, int n_inputs,

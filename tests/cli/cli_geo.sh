@@ -30,6 +30,23 @@ expect 0 "wrote 79407 predictions" -- "$fathom" predict --model "$model" --data 
     --out "$tmp/pred.nc"
 head -c 3 "$tmp/pred.nc" | grep -q CDF && ok || bad "prediction file is not NetCDF"
 ls "$tmp" | grep -q '\.tmp\.' && bad "temporary file left behind" || ok
+# SIGTERM at any moment of a prediction: the command ends, but never with a
+# temporary file left or a partial output (a signal during the write waits
+# for it: the output is then complete).
+mkdir -p "$tmp/sig"
+for delay in 0.02 0.05 0.08 0.1 0.12 0.15 0.2 0.3; do
+    "$fathom" predict --model "$model" --data "$lev" --inputs "$enc" --out "$tmp/sig/p.nc" >/dev/null 2>&1 &
+    pid=$!
+    sleep "$delay"
+    kill -TERM "$pid" 2>/dev/null
+    wait "$pid"
+    ls "$tmp/sig" | grep -q '\.tmp\.' && bad "SIGTERM after ${delay}s left a temporary file" || ok
+    if [ -e "$tmp/sig/p.nc" ]; then # complete: fathom reads it back as a grid
+        "$fathom" baseline --data "$tmp/sig/p.nc" --targets TEMP_prediction --split random:0.5 >/dev/null 2>&1 && ok \
+            || bad "SIGTERM after ${delay}s left an unreadable $tmp/sig/p.nc"
+    fi
+    rm -f "$tmp/sig/"*
+done
 # The prediction file is itself a grid fathom reads: the residuals exist only
 # on the held-out cells, and are small.
 expect 0 "" -- "$fathom" baseline --data "$tmp/pred.nc" --targets TEMP_residual --split random:0.5

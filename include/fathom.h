@@ -136,6 +136,11 @@ double fm_act_value(const fm_activation *act, double z);
  * two functions above give. */
 void fm_act_value_derivative(const fm_activation *act, double z, double *value, double *derivative);
 
+/* FM_OK when the activation's kind and parameters are valid (the rules of
+ * fm_activation_parse: leaky slope in [0, 1], ELU/SELU alpha, SELU lambda and
+ * sine omega0 positive and finite); fm_net_create checks every layer's. */
+fm_status fm_activation_check(const fm_activation *act, fm_error *err);
+
 /* grad_z[i] = grad_a[i] * phi'(z[i]); grad_z may alias grad_a. */
 void fm_act_backward(const fm_activation *act, const float *z, const float *grad_a,
                      float *grad_z, size_t n);
@@ -177,6 +182,10 @@ typedef struct fm_init {
  * "he", "he_uniform", "lecun", "lecun_uniform", "orthogonal[:GAIN]",
  * "torch". ("xavier"/"kaiming" are accepted as aliases.) */
 fm_status fm_init_parse(const char *spec, fm_init *out, fm_error *err);
+/* FM_OK when the initialiser's kind and parameter are valid: a fixed variance
+ * in [0, 1e60] (float32 weights stay finite), an orthogonal gain in (0, 1e30];
+ * fm_net_create checks every layer's. */
+fm_status fm_init_check(const fm_init *init, fm_error *err);
 void fm_init_format(const fm_init *init, char *buf, size_t size);
 
 /* The concrete initialiser that `auto` means for an activation:

@@ -85,6 +85,8 @@ static int parse_number(const char *text, size_t len, double *out)
 
 fm_status fm_activation_parse(const char *spec, fm_activation *out, fm_error *err)
 {
+    if (!out)
+        return fm_fail(err, FM_ERR_ARG, "fm_activation_parse: out must not be NULL");
     if (!spec || !*spec)
         return fm_fail(err, FM_ERR_ARG, "empty activation name");
     const char *colon = strchr(spec, ':');
@@ -127,15 +129,25 @@ fm_status fm_activation_parse(const char *spec, fm_activation *out, fm_error *er
         if (n >= 2)
             act.lambda = params[1];
     }
-    if (act.kind == FM_ACT_LEAKY_RELU && !(act.alpha >= 0.0 && act.alpha <= 1.0))
-        return fm_fail(err, FM_ERR_ARG, "leaky_relu slope %g must lie in [0, 1]", act.alpha);
-    if ((act.kind == FM_ACT_ELU || act.kind == FM_ACT_SELU) && !(act.alpha > 0.0))
-        return fm_fail(err, FM_ERR_ARG, "%s alpha %g must be positive", ACT_TABLE[kind].name, act.alpha);
-    if (act.kind == FM_ACT_SINE && !(act.alpha > 0.0))
-        return fm_fail(err, FM_ERR_ARG, "sine omega0 %g must be positive", act.alpha);
-    if (act.kind == FM_ACT_SELU && !(act.lambda > 0.0))
-        return fm_fail(err, FM_ERR_ARG, "selu lambda %g must be positive", act.lambda);
-    *out = act;
+    fm_status st = fm_activation_check(&act, err);
+    if (st == FM_OK)
+        *out = act;
+    return st;
+}
+
+fm_status fm_activation_check(const fm_activation *act, fm_error *err)
+{
+    if (!act || !fm_act_name(act->kind))
+        return fm_fail(err, FM_ERR_ARG, "invalid activation");
+    const char *name = fm_act_name(act->kind);
+    if (act->kind == FM_ACT_LEAKY_RELU && !(act->alpha >= 0.0 && act->alpha <= 1.0))
+        return fm_fail(err, FM_ERR_ARG, "leaky_relu slope %g must lie in [0, 1]", act->alpha);
+    if ((act->kind == FM_ACT_ELU || act->kind == FM_ACT_SELU) && !(act->alpha > 0.0 && isfinite(act->alpha)))
+        return fm_fail(err, FM_ERR_ARG, "%s alpha %g must be a positive finite number", name, act->alpha);
+    if (act->kind == FM_ACT_SINE && !(act->alpha > 0.0 && isfinite(act->alpha)))
+        return fm_fail(err, FM_ERR_ARG, "sine omega0 %g must be a positive finite number", act->alpha);
+    if (act->kind == FM_ACT_SELU && !(act->lambda > 0.0 && isfinite(act->lambda)))
+        return fm_fail(err, FM_ERR_ARG, "selu lambda %g must be a positive finite number", act->lambda);
     return FM_OK;
 }
 

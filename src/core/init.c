@@ -49,6 +49,8 @@ static const init_name INIT_NAMES[] = {
 
 fm_status fm_init_parse(const char *spec, fm_init *out, fm_error *err)
 {
+    if (!out)
+        return fm_fail(err, FM_ERR_ARG, "fm_init_parse: out must not be NULL");
     if (!spec || !*spec)
         return fm_fail(err, FM_ERR_ARG, "empty initialiser name");
     const char *colon = strchr(spec, ':');
@@ -119,6 +121,18 @@ void fm_init_format(const fm_init *init, char *buf, size_t size)
     case FM_INIT_SIREN_FIRST: snprintf(buf, size, "siren_first"); break;
     default: snprintf(buf, size, "invalid"); break;
     }
+}
+
+fm_status fm_init_check(const fm_init *init, fm_error *err)
+{
+    if (!init || (int)init->kind < 0 || init->kind >= FM_INIT_COUNT)
+        return fm_fail(err, FM_ERR_ARG, "invalid initialiser");
+    if (init->kind == FM_INIT_FIXED && !(init->param >= 0.0 && init->param <= MAX_INIT_VARIANCE))
+        return fm_fail(err, FM_ERR_ARG, "initialiser variance %g must be a number in [0, %g]", init->param,
+                       MAX_INIT_VARIANCE);
+    if (init->kind == FM_INIT_ORTHOGONAL && !(init->param > 0.0 && init->param <= MAX_INIT_GAIN))
+        return fm_fail(err, FM_ERR_ARG, "orthogonal gain %g must be a number in (0, %g]", init->param, MAX_INIT_GAIN);
+    return FM_OK;
 }
 
 static fm_init resolve(const fm_init *init, const fm_activation *act)

@@ -361,6 +361,8 @@ fm_status fm_checkpoint_load(const char *path, fm_model **model_out, fm_train_st
     fm_extra_tensor extras[FM_MAX_EXTRA_TENSORS];
     int n_extra = 0;
     memset(extras, 0, sizeof extras);
+    if (!path || !*path)
+        return fm_fail(err, FM_ERR_ARG, "checkpoint load: no path");
     FILE *probe = fopen(path, "rb"); /* name it a checkpoint, not a model file, when it cannot be opened */
     if (!probe)
         return fm_fail(err, FM_ERR_IO, "cannot open checkpoint %s: %s", path, strerror(errno));

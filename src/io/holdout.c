@@ -100,6 +100,10 @@ fm_status fm_dataset_split_holdout(const fm_dataset *all, const fm_holdout *hold
         *test = NULL;
     if (!all || !holdout)
         return fm_fail(err, FM_ERR_ARG, "fm_dataset_split_holdout: all and holdout must not be NULL");
+    if ((int)holdout->kind < 0 || holdout->kind > FM_HOLDOUT_LONBAND ||
+        (holdout->kind == FM_HOLDOUT_RANDOM && !(holdout->fraction > 0.0 && holdout->fraction < 1.0)))
+        return fm_fail(err, FM_ERR_ARG, "invalid holdout (kind %d, fraction %g): the fraction must lie in (0, 1)",
+                       (int)holdout->kind, holdout->fraction);
     if (holdout->kind == FM_HOLDOUT_LONBAND && !all->lon)
         return fm_fail(err, FM_ERR_ARG,
                        "the lonband split needs longitudes: read gridded data with a longitude axis (NetCDF)");

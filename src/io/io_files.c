@@ -27,6 +27,11 @@ fm_status fm_read_whole_file(const char *path, char **data, size_t *size, fm_err
     FILE *f = fopen(path, "rb");
     if (!f)
         return fm_fail(err, FM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat info;
+    if (fstat(fileno(f), &info) == 0 && S_ISDIR(info.st_mode)) { /* opens, and ftell says LONG_MAX */
+        fclose(f);
+        return fm_fail(err, FM_ERR_IO, "%s is a directory, not a file", path);
+    }
 
     /* Room for the file, one byte more (so that the first read already
      * meets the end and nothing is copied) and the NUL. */

@@ -26,6 +26,8 @@ const char *fm_loss_name(fm_loss_kind kind)
 
 fm_status fm_loss_parse(const char *spec, fm_loss *out, fm_error *err)
 {
+    if (!out)
+        return fm_fail(err, FM_ERR_ARG, "fm_loss_parse: out must not be NULL");
     if (!spec || !*spec)
         return fm_fail(err, FM_ERR_ARG, "empty loss name");
     const char *colon = strchr(spec, ':');
@@ -73,6 +75,12 @@ int fm_loss_target_width(const fm_loss *loss, int n_out) { return loss->kind == 
 
 fm_status fm_loss_check(const fm_loss *loss, const fm_activation *output_act, fm_error *err)
 {
+    if (!loss || !output_act)
+        return fm_fail(err, FM_ERR_ARG, "fm_loss_check: loss and output activation must not be NULL");
+    if (!fm_act_name(output_act->kind))
+        return fm_fail(err, FM_ERR_ARG, "invalid output activation");
+    if (loss->kind == FM_LOSS_HUBER && !(loss->delta > 0.0 && isfinite(loss->delta)))
+        return fm_fail(err, FM_ERR_ARG, "huber delta %g must be a positive finite number", loss->delta);
     const char *act = fm_act_name(output_act->kind);
     switch (loss->kind) {
     case FM_LOSS_CROSS_ENTROPY:

@@ -25,6 +25,7 @@ static void free_buffers(fm_net *net)
         s->z = s->a = s->out = s->mask = s->delta = NULL;
     }
     net->capacity = 0;
+    net->batch = 0; /* the last pass's values are gone: a backward pass now needs a forward one first */
 }
 
 void fm_net_free(fm_net *net)
@@ -43,12 +44,15 @@ static fm_status check_spec(int index, const fm_layer_spec *spec, int n_layers, 
 {
     if (spec->n_out <= 0 || spec->n_out > FM_MAX_WIDTH)
         return fm_fail(err, FM_ERR_ARG, "layer %d: width %d is outside 1..%d", index + 1, spec->n_out, FM_MAX_WIDTH);
-    if (!fm_act_name(spec->act.kind))
-        return fm_fail(err, FM_ERR_ARG, "layer %d: invalid activation", index + 1);
+    fm_error why;
+    if (fm_activation_check(&spec->act, &why) != FM_OK)
+        return fm_fail(err, FM_ERR_ARG, "layer %d: %s", index + 1, why.message);
     if (spec->act.kind == FM_ACT_SOFTMAX && index != n_layers - 1)
         return fm_fail(err, FM_ERR_ARG, "layer %d: softmax is only allowed on the output layer", index + 1);
     if ((int)spec->init.kind < 0 || spec->init.kind >= FM_INIT_COUNT)
         return fm_fail(err, FM_ERR_ARG, "layer %d: invalid initialiser", index + 1);
+    if (fm_init_check(&spec->init, &why) != FM_OK)
+        return fm_fail(err, FM_ERR_ARG, "layer %d: %s", index + 1, why.message);
     if (!(spec->dropout >= 0.0 && spec->dropout < 1.0))
         return fm_fail(err, FM_ERR_ARG, "layer %d: dropout %g must lie in [0, 1)", index + 1, spec->dropout);
     return FM_OK;

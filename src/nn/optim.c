@@ -46,6 +46,8 @@ const char *fm_optim_name(fm_optim_kind kind)
 
 fm_status fm_optim_parse_kind(const char *name, fm_optim_kind *out, fm_error *err)
 {
+    if (!out)
+        return fm_fail(err, FM_ERR_ARG, "fm_optim_parse_kind: out must not be NULL");
     for (int k = 0; k < FM_OPTIM_COUNT; k++)
         if (name && strcmp(name, OPTIM_NAMES[k]) == 0) {
             *out = (fm_optim_kind)k;
@@ -58,6 +60,8 @@ static fm_status check_config(const fm_optim_config *c, fm_error *err)
 {
     if (!fm_optim_name(c->kind))
         return fm_fail(err, FM_ERR_ARG, "invalid optimiser");
+    if ((int)c->schedule < 0 || c->schedule > FM_SCHEDULE_COSINE)
+        return fm_fail(err, FM_ERR_ARG, "invalid learning-rate schedule");
     if (!(c->lr > 0.0) || !isfinite(c->lr))
         return fm_fail(err, FM_ERR_ARG, "learning rate %g must be a positive number", c->lr);
     if (!(c->momentum >= 0.0 && c->momentum < 1.0))
@@ -233,6 +237,8 @@ double fm_schedule_lr(const fm_optim_config *c, int epoch, int epochs)
     switch (c->schedule) {
     case FM_SCHEDULE_STEP: {
         /* StepLR: one decay per step_size whole epochs (integer division on purpose). */
+        if (c->step_size <= 0 || epoch < 0) /* refused by fm_optim_create; this function takes any config */
+            return c->lr;
         int decays = epoch / c->step_size;
         return c->lr * pow(c->gamma, (double)decays);
     }

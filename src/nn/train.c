@@ -163,6 +163,8 @@ fm_status fm_collective_rows(const fm_collective *coll, size_t rows, size_t *off
 {
     *offset = 0;
     *total = rows;
+    if (coll && (coll->size < 1 || coll->rank < 0 || coll->rank >= coll->size))
+        return fm_fail(err, FM_ERR_ARG, "collective: rank %d of %d processes does not exist", coll->rank, coll->size);
     if (!coll || coll->size <= 1)
         return FM_OK;
     /* Each process fills its own slot; the sum hands every process all counts
@@ -823,6 +825,24 @@ static fm_status dist_check_weights(trainer *t, int epoch, fm_error *err)
 /* Setup on several processes: every process checks its own shards, then all
  * agree before anything is summed, so that a bad shard stops every process
  * with its rank named. */
+/* The options fm_train reads, each within what it means. */
+static fm_status check_options(const fm_train_options *o, fm_error *err)
+{
+    if (o->epochs <= 0 || o->batch <= 0)
+        return fm_fail(err, FM_ERR_ARG, "epochs (%d) and batch size (%d) must be positive", o->epochs, o->batch);
+    if (o->patience < 0 || o->diagnose_every < 0)
+        return fm_fail(err, FM_ERR_ARG, "patience (%d) and diagnose_every (%d) must not be negative", o->patience,
+                       o->diagnose_every);
+    if (o->diagnose_every > 0 && !o->on_diagnose)
+        return fm_fail(err, FM_ERR_ARG, "diagnose_every %d needs an on_diagnose callback", o->diagnose_every);
+    if (o->checkpoint_every > 0 && !o->on_checkpoint)
+        return fm_fail(err, FM_ERR_ARG, "checkpoint_every %zu needs an on_checkpoint callback", o->checkpoint_every);
+    if (!(o->explode_factor >= 0.0) || !(o->vanish_ratio >= 0.0) || !(o->progress_interval >= 0.0))
+        return fm_fail(err, FM_ERR_ARG, "explode_factor (%g), vanish_ratio (%g) and progress_interval (%g) must be "
+                       "numbers >= 0", o->explode_factor, o->vanish_ratio, o->progress_interval);
+    return FM_OK;
+}
+
 static fm_status dist_setup(trainer *t, fm_status local, fm_error *err)
 {
     const fm_collective *coll = t->coll;
@@ -842,10 +862,12 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
     fm_train_result none = {0, 0, NAN, NAN, -1, 0, 0, 0, 0};
     if (result)
         *result = none;
+    if (!net || !opt || !loss || !opts || !train)
+        return fm_fail(err, FM_ERR_ARG, "fm_train: net, opt, loss, opts and train must not be NULL");
     const fm_collective *coll = opts->collective && opts->collective->size > 1 ? opts->collective : NULL;
-    fm_status st = FM_OK;
-    if (opts->epochs <= 0 || opts->batch <= 0)
-        st = fm_fail(err, FM_ERR_ARG, "epochs (%d) and batch size (%d) must be positive", opts->epochs, opts->batch);
+    fm_status st = check_options(opts, err);
+    if (st == FM_OK)
+        st = fm_loss_check(loss, &net->specs[net->n_layers - 1].act, err);
     if (st == FM_OK)
         st = check_data(net, loss, train, "training", err);
     if (st == FM_OK && val && val->rows > 0)

@@ -67,6 +67,10 @@ fm_status cli_count_classes(const fm_dataset *ds, const char *path, long *classe
 /* A --loss given with a model (--from, --resume) must be the model's own,
  * parameters included (FM_ERR_ARG naming both otherwise). */
 fm_status cli_check_loss_matches(const char *spec, const fm_loss *model_loss, fm_error *err);
+/* The targets a model's loss takes, checked as data (FM_ERR_FORMAT, path
+ * named): class labels integers below n_out for cross-entropy, bce targets
+ * in [0, 1]; other losses take any number. */
+fm_status cli_check_labels(const fm_loss *loss, int n_out, const fm_dataset *data, const char *path, fm_error *err);
 /* Every bce target in [0, 1]; path names the data in the message. */
 fm_status cli_check_bce_targets(const fm_dataset *ds, const char *path, fm_error *err);
 

@@ -289,15 +289,8 @@ static fm_status make_inputs(const probe_args *a, const fm_model *model, const f
         else if (loss && ds->n_out != fm_loss_target_width(loss, n_out))
             st = fm_error_set(err, FM_ERR_ARG, "%s: %d target column%s (--targets %s) for a network with %d output%s",
                               a->data, ds->n_out, ds->n_out == 1 ? "" : "s", a->targets, n_out, n_out == 1 ? "" : "s");
-        else if (loss && loss->kind == FM_LOSS_BCE)
-            st = cli_check_bce_targets(ds, a->data, err);
-        else if (loss && loss->kind == FM_LOSS_CROSS_ENTROPY) {
-            long classes = 0;
-            st = cli_count_classes(ds, a->data, &classes, err);
-            if (st == FM_OK && classes > n_out)
-                st = fm_error_set(err, FM_ERR_FORMAT, "%s: class label %ld, but the network has %d classes (0..%d)",
-                                  a->data, classes - 1, n_out, n_out - 1);
-        }
+        else if (loss)
+            st = cli_check_labels(loss, n_out, ds, a->data, err);
         if (st == FM_OK && ds->skipped > 0) /* rows with missing or non-numeric values are left out, and said so */
             fprintf(stderr, "fathom probe: %s: %zu row%s with missing or non-numeric values left out\n", a->data,
                     ds->skipped, ds->skipped == 1 ? "" : "s");

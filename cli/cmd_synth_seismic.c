@@ -205,11 +205,8 @@ int cmd_synth_seismic(int argc, char **argv)
                imp_path ? ", impedance to " : "", imp_path ? imp_path : "", refl_path ? ", reflectivity to " : "",
                refl_path ? refl_path : "");
 done:;
-    for (int k = 0; k < N_OUTPUTS; k++) {
-        if (staged[k] && st != FM_OK)
-            remove(staged[k]); /* no-op for one already renamed */
-        free(staged[k]);
-    }
+    for (int k = 0; k < N_OUTPUTS; k++)
+        free(staged[k]); /* renamed, or removed above on failure */
     int rc = st == FM_OK ? EXIT_OK : cli_report(COMMAND, &err);
     free(seis);
     free(imp);

@@ -268,21 +268,18 @@ fm_status cli_read_model_data(const fm_model *model, const char *path, const cha
     return FM_OK;
 }
 
-/* Class labels must be integers below the model's class count (cross-entropy)
- * and bce targets in [0, 1]. */
-static fm_status check_labels(const fm_model *model, const fm_dataset *data, const char *path, fm_error *err)
+fm_status cli_check_labels(const fm_loss *loss, int n_out, const fm_dataset *data, const char *path, fm_error *err)
 {
-    const char *column = data->out_names ? data->out_names[0] : "1";
-    int n_out = fm_net_n_out(model->net);
-    if (model->loss.kind == FM_LOSS_CROSS_ENTROPY) {
-        long classes = 0;
-        fm_status st = cli_count_classes(data, path, &classes, err);
-        if (st == FM_OK && classes > n_out)
-            st = fm_error_set(err, FM_ERR_FORMAT, "%s: column \"%s\": class label %ld, but the model has %d classes "
-                              "(0..%d)", path, column, classes - 1, n_out, n_out - 1);
-        return st;
-    }
-    return cli_check_bce_targets(data, path, err);
+    if (loss->kind == FM_LOSS_BCE)
+        return cli_check_bce_targets(data, path, err);
+    if (loss->kind != FM_LOSS_CROSS_ENTROPY)
+        return FM_OK;
+    long classes = 0;
+    fm_status st = cli_count_classes(data, path, &classes, err);
+    if (st == FM_OK && classes > n_out)
+        st = fm_error_set(err, FM_ERR_FORMAT, "%s: column \"%s\": class label %ld, but the network has %d classes "
+                          "(0..%d)", path, data->out_names ? data->out_names[0] : "1", classes - 1, n_out, n_out - 1);
+    return st;
 }
 
 fm_status cli_check_bce_targets(const fm_dataset *ds, const char *path, fm_error *err)
@@ -305,7 +302,7 @@ fm_status cli_print_evaluation(fm_model *model, fm_dataset *data, const char *la
     if (model->loss.kind == FM_LOSS_CROSS_ENTROPY || model->loss.kind == FM_LOSS_BCE) {
         double loss, accuracy;
         /* Labels are data: a bad one is the file's fault (exit 4), named there. */
-        fm_status st = check_labels(model, data, label, err);
+        fm_status st = cli_check_labels(&model->loss, n_out, data, label, err);
         if (st == FM_OK)
             st = fm_evaluate(net, &model->loss, data, &loss, &accuracy, err);
         if (st != FM_OK)

@@ -44,20 +44,32 @@ static void test_sums_match_reference(void **state)
         size_t n = LENGTHS[k];
         fill(a, n, &rng);
         fill(b, n, &rng);
-        long double s = 0, s_abs = 0, q = 0, d = 0;
+        long double s = 0, s_abs = 0, q = 0, d = 0, qb = 0;
         for (size_t i = 0; i < n; i++) {
             long double x = a[i], y = (long double)a[i] - (long double)b[i];
             s += x;
             s_abs += fabsl(x);
             q += x * x;
             d += y * y;
+            qb += (long double)b[i] * b[i];
         }
         double sum = -1.0, sum_sq = -1.0;
         fm_reduce_moments(a, n, &sum, &sum_sq);
         assert_close(sum, s, s_abs, "moments: sum", n);
         assert_close(sum_sq, q, q, "moments: sum of squares", n);
         assert_close(fm_reduce_sum_squares(a, n), q, q, "sum of squares", n);
-        assert_close(fm_reduce_diff_squares(a, b, n), d, d, "sum of squared differences", n);
+        /* the step sums: b the values before the step, a after it, b the gradient too; added to what is there */
+        double step[FM_STEP_SUMS] = {1.0, 1.0, 1.0, 1.0};
+        fm_reduce_step_sums(b, a, b, n, step);
+        assert_close(step[FM_SUM_UPDATE_SQ] - 1.0, d, d + 1.0L, "step sums: update", n);
+        assert_close(step[FM_SUM_OLD_SQ] - 1.0, qb, qb + 1.0L, "step sums: old squares", n);
+        assert_close(step[FM_SUM_GRAD_SQ] - 1.0, qb, qb + 1.0L, "step sums: gradient squares", n);
+        long double sb = 0, sb_abs = 0;
+        for (size_t i = 0; i < n; i++) {
+            sb += b[i];
+            sb_abs += fabsl((long double)b[i]);
+        }
+        assert_close(step[FM_SUM_OLD] - 1.0, sb, sb_abs + 1.0L, "step sums: old values", n);
         /* the same input gives the same bits (no dependence on alignment or state) */
         double again, again_sq;
         fm_reduce_moments(a, n, &again, &again_sq);

@@ -47,6 +47,24 @@ static const init_name INIT_NAMES[] = {
     {"siren_first", FM_INIT_SIREN_FIRST, 1},
 };
 
+fm_status fm_init_check(const fm_init *init, fm_error *err)
+{
+    if (!init || (int)init->kind < 0 || init->kind >= FM_INIT_COUNT)
+        return fm_fail(err, FM_ERR_ARG, "invalid initialiser");
+    if (init->kind == FM_INIT_FIXED && !(init->param >= 0.0))
+        return fm_fail(err, FM_ERR_ARG, "initialiser variance %g must not be negative", init->param);
+    if (init->kind == FM_INIT_FIXED && !(init->param <= MAX_INIT_VARIANCE))
+        return fm_fail(err, FM_ERR_ARG,
+                       "initialiser variance %g is beyond float32 weights (at most %g; the largest float is 3.4e38)",
+                       init->param, MAX_INIT_VARIANCE);
+    if (init->kind == FM_INIT_ORTHOGONAL && !(init->param > 0.0))
+        return fm_fail(err, FM_ERR_ARG, "orthogonal gain %g must be positive", init->param);
+    if (init->kind == FM_INIT_ORTHOGONAL && !(init->param <= MAX_INIT_GAIN))
+        return fm_fail(err, FM_ERR_ARG, "orthogonal gain %g is beyond float32 weights (at most %g)", init->param,
+                       MAX_INIT_GAIN);
+    return FM_OK;
+}
+
 fm_status fm_init_parse(const char *spec, fm_init *out, fm_error *err)
 {
     if (!out)
@@ -77,26 +95,15 @@ fm_status fm_init_parse(const char *spec, fm_init *out, fm_error *err)
             if (end == colon + 1 || *end != '\0' || errno == ERANGE || !isfinite(value))
                 return fm_fail(err, FM_ERR_ARG, "initialiser \"%s\": \"%s\" is not a finite number", found->name,
                                colon + 1);
-            if (found->kind == FM_INIT_FIXED && !(value >= 0.0))
-                return fm_fail(err, FM_ERR_ARG, "initialiser \"%s\": variance %g must not be negative",
-                               found->name, value);
-            if (found->kind == FM_INIT_FIXED && value > MAX_INIT_VARIANCE)
-                return fm_fail(err, FM_ERR_ARG,
-                               "initialiser \"%s\": variance %g is beyond float32 weights (at most %g; the largest "
-                               "float is 3.4e38)",
-                               found->name, value, MAX_INIT_VARIANCE);
-            if (found->kind == FM_INIT_ORTHOGONAL && value > MAX_INIT_GAIN)
-                return fm_fail(err, FM_ERR_ARG, "orthogonal gain %g is beyond float32 weights (at most %g)", value,
-                               MAX_INIT_GAIN);
-            if (found->kind == FM_INIT_ORTHOGONAL && !(value > 0.0))
-                return fm_fail(err, FM_ERR_ARG, "orthogonal gain %g must be positive", value);
             init.param = value;
         }
     } else if (colon) {
         return fm_fail(err, FM_ERR_ARG, "initialiser \"%s\" takes no parameter", found->name);
     }
-    *out = init;
-    return FM_OK;
+    fm_status st = fm_init_check(&init, err); /* the parameter's range: the same rules as for specs made by hand */
+    if (st == FM_OK)
+        *out = init;
+    return st;
 }
 
 void fm_init_format(const fm_init *init, char *buf, size_t size)
@@ -121,18 +128,6 @@ void fm_init_format(const fm_init *init, char *buf, size_t size)
     case FM_INIT_SIREN_FIRST: snprintf(buf, size, "siren_first"); break;
     default: snprintf(buf, size, "invalid"); break;
     }
-}
-
-fm_status fm_init_check(const fm_init *init, fm_error *err)
-{
-    if (!init || (int)init->kind < 0 || init->kind >= FM_INIT_COUNT)
-        return fm_fail(err, FM_ERR_ARG, "invalid initialiser");
-    if (init->kind == FM_INIT_FIXED && !(init->param >= 0.0 && init->param <= MAX_INIT_VARIANCE))
-        return fm_fail(err, FM_ERR_ARG, "initialiser variance %g must be a number in [0, %g]", init->param,
-                       MAX_INIT_VARIANCE);
-    if (init->kind == FM_INIT_ORTHOGONAL && !(init->param > 0.0 && init->param <= MAX_INIT_GAIN))
-        return fm_fail(err, FM_ERR_ARG, "orthogonal gain %g must be a number in (0, %g]", init->param, MAX_INIT_GAIN);
-    return FM_OK;
 }
 
 static fm_init resolve(const fm_init *init, const fm_activation *act)

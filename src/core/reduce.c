@@ -130,26 +130,6 @@ FM_HOT_LOOP double fm_reduce_sum_squares(const float *v, size_t n)
     return add_lanes(&q0, &q1, tq);
 }
 
-FM_HOT_LOOP double fm_reduce_diff_squares(const float *a, const float *b, size_t n)
-{
-    fm_v8d q0 = {0}, q1 = {0};
-    size_t i = 0;
-    for (; i + FM_REDUCE_LANES <= n; i += FM_REDUCE_LANES) {
-        fm_v8d a0, a1, b0, b1;
-        load16(a + i, &a0, &a1);
-        load16(b + i, &b0, &b1);
-        fm_v8d d0 = a0 - b0, d1 = a1 - b1;
-        q0 += d0 * d0;
-        q1 += d1 * d1;
-    }
-    double tq[FM_REDUCE_LANES] = {0.0};
-    for (int k = 0; i < n; i++, k++) {
-        double d = (double)a[i] - (double)b[i];
-        tq[k] = d * d;
-    }
-    return add_lanes(&q0, &q1, tq);
-}
-
 static inline __attribute__((always_inline)) void step_sums_body(const float *old, const float *now, const float *g,
                                                                 size_t n, double sums[FM_STEP_SUMS], load16_fn load)
 {

@@ -22,9 +22,6 @@ void fm_reduce_moments(const float *v, size_t n, double *sum, double *sum_sq);
 /* sum of v[i]^2 in double. */
 double fm_reduce_sum_squares(const float *v, size_t n);
 
-/* sum of (a[i] - b[i])^2 in double, the differences taken in double. */
-double fm_reduce_diff_squares(const float *a, const float *b, size_t n);
-
 /* What an optimiser step did to n parameters, in one pass over a chunk:
  * sums[FM_SUM_UPDATE_SQ] = sum of (now[i] - old[i])^2 (differences in
  * double), sums[FM_SUM_OLD] and [FM_SUM_OLD_SQ] of old[i] and old[i]^2,

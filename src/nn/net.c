@@ -49,8 +49,6 @@ static fm_status check_spec(int index, const fm_layer_spec *spec, int n_layers, 
         return fm_fail(err, FM_ERR_ARG, "layer %d: %s", index + 1, why.message);
     if (spec->act.kind == FM_ACT_SOFTMAX && index != n_layers - 1)
         return fm_fail(err, FM_ERR_ARG, "layer %d: softmax is only allowed on the output layer", index + 1);
-    if ((int)spec->init.kind < 0 || spec->init.kind >= FM_INIT_COUNT)
-        return fm_fail(err, FM_ERR_ARG, "layer %d: invalid initialiser", index + 1);
     if (fm_init_check(&spec->init, &why) != FM_OK)
         return fm_fail(err, FM_ERR_ARG, "layer %d: %s", index + 1, why.message);
     if (!(spec->dropout >= 0.0 && spec->dropout < 1.0))

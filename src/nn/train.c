@@ -822,9 +822,6 @@ static fm_status dist_check_weights(trainer *t, int epoch, fm_error *err)
     return st;
 }
 
-/* Setup on several processes: every process checks its own shards, then all
- * agree before anything is summed, so that a bad shard stops every process
- * with its rank named. */
 /* The options fm_train reads, each within what it means. */
 static fm_status check_options(const fm_train_options *o, fm_error *err)
 {
@@ -843,6 +840,9 @@ static fm_status check_options(const fm_train_options *o, fm_error *err)
     return FM_OK;
 }
 
+/* Setup on several processes: every process checks its own shards, then all
+ * agree before anything is summed, so that a bad shard stops every process
+ * with its rank named. */
 static fm_status dist_setup(trainer *t, fm_status local, fm_error *err)
 {
     const fm_collective *coll = t->coll;
@@ -866,9 +866,7 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
         return fm_fail(err, FM_ERR_ARG, "fm_train: net, opt, loss, opts and train must not be NULL");
     const fm_collective *coll = opts->collective && opts->collective->size > 1 ? opts->collective : NULL;
     fm_status st = check_options(opts, err);
-    if (st == FM_OK)
-        st = fm_loss_check(loss, &net->specs[net->n_layers - 1].act, err);
-    if (st == FM_OK)
+    if (st == FM_OK) /* check_data also checks the loss against the output layer */
         st = check_data(net, loss, train, "training", err);
     if (st == FM_OK && val && val->rows > 0)
         st = check_data(net, loss, val, "validation", err);
@@ -958,6 +956,10 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
      * epoch, and divergence is reported as usual. */
     const int fuse_sgd = !coll && config->kind == FM_OPTIM_SGD && config->momentum == 0.0 &&
                          config->weight_decay == 0.0 && !(config->clip_norm > 0.0);
+    /* A diagnosed step in one process without clipping measures the weights
+     * and the gradient inside the optimiser step (step_measured); otherwise
+     * they are measured before it (before the clipping). */
+    const int measure_in_step_when_diagnosed = !coll && !(config->clip_norm > 0.0);
     const double start_time = fm_now_seconds();
     const size_t start_samples = s->samples_done;
     double last_report = start_time;
@@ -1025,11 +1027,7 @@ fm_status fm_train(fm_net *net, fm_optim *opt, const fm_loss *loss, const fm_tra
                 if (st != FM_OK)
                     break;
             }
-            /* A diagnosed step in one process without clipping measures the
-             * weights and the gradient inside the optimiser step
-             * (step_measured); otherwise they are measured before it. */
-            const int clipping = config->clip_norm > 0.0;
-            const int measure_in_step = diagnose_now && !coll && !clipping;
+            const int measure_in_step = diagnose_now && measure_in_step_when_diagnosed;
             if (diagnose_now && coll) {
                 st = dist_diagnose_before_step(&t, n_local, err);
                 if (st != FM_OK)

@@ -206,14 +206,14 @@ awk 'BEGIN { print "x,label"; for (i = 0; i < 40; i++) print i / 40 "," (i % 2) 
 expect 0 "model written to" -- "$fathom" train --data "$tmp/two.csv" --targets label --loss cross_entropy \
     --layers 4 --epochs 1 --out "$tmp/two.safetensors"
 awk 'BEGIN { print "x,label"; for (i = 0; i < 40; i++) print i / 40 "," (i % 3) }' >"$tmp/three.csv"
-expect 4 'three.csv: column "label": class label 2, but the model has 2 classes' -- "$fathom" eval \
+expect 4 'three.csv: column "label": class label 2, but the network has 2 classes' -- "$fathom" eval \
     --model "$tmp/two.safetensors" --data "$tmp/three.csv"
 expect 4 'halves.csv: column "label": class label 0.5' -- "$fathom" eval --model "$tmp/two.safetensors" \
     --data "$tmp/halves.csv"
 awk 'BEGIN { print "x,p"; for (i = 0; i < 20; i++) print i "," (i == 4 ? 2 : 0.5) }' >"$tmp/bce.csv"
 expect 4 'bce.csv: column "p": bce target 2 (row 5 of the rows read) is outside [0, 1]' -- "$fathom" train \
     --data "$tmp/bce.csv" --targets p --loss bce --val-split 0 --out "$tmp/n.safetensors"
-expect 4 'three.csv: class label 2, but the network has 2 classes' -- "$fathom" probe \
+expect 4 'three.csv: column "label": class label 2, but the network has 2 classes' -- "$fathom" probe \
     --model "$tmp/two.safetensors" --data "$tmp/three.csv" --targets label --samples 16
 expect 3 "cannot open checkpoint $tmp/none.ckpt" -- "$fathom" train --data "$lev" --targets temp \
     --resume "$tmp/none.ckpt" --out "$tmp/n.safetensors"

@@ -3,6 +3,8 @@
  * samples) because a map needs only one horizontal slice, read with
  * nc_get_vara, and its own idea of the axes: longitude, latitude and the one
  * dimension that is sliced. */
+#include "io/io_internal.h"
+
 #include "core/internal.h"
 
 #include <ctype.h>
@@ -158,14 +160,10 @@ fm_status fm_grid_slice_read(const char *path, const char *var, size_t slice, fm
     out->slice_value = NAN;
     if (!path || !var)
         return fm_fail(err, FM_ERR_ARG, "fm_grid_slice_read: missing argument");
-    int ncid, rc = nc_open(path, NC_NOWRITE, &ncid);
-    if (rc > 0) /* netCDF-C passes the system's errno through */
-        return fm_fail(err, FM_ERR_IO, "cannot open %s: %s", path, strerror(rc));
-    if (rc != NC_NOERR)
-        return fm_fail(err, FM_ERR_FORMAT, "%s: %s: %s", path,
-                       rc == NC_ENOTNC ? "not a NetCDF file" : "cannot read it as NetCDF (is it truncated?)",
-                       nc_strerror(rc));
-    fm_status st = FM_OK;
+    int ncid, rc;
+    fm_status st = fm_netcdf_open(path, &ncid, err);
+    if (st != FM_OK)
+        return st;
     int varid, ndims, dimids[NC_MAX_VAR_DIMS];
     size_t len[NC_MAX_VAR_DIMS], start[NC_MAX_VAR_DIMS], count[NC_MAX_VAR_DIMS];
     char dim_names[NC_MAX_VAR_DIMS][NC_MAX_NAME + 1];

@@ -91,6 +91,15 @@ void fm_dataset_shrink(fm_dataset *ds);
 int fm_copy_names(char *const *names, int n, char ***out);
 void fm_free_names(char **names, int n);
 
+/* Open a NetCDF file read-only (netCDF-C's id in *ncid, -1 on failure) after
+ * the checks netCDF-C leaves out (src/io/netcdf_open.c): a classic header's
+ * counts and names must fit in the file and in NC_MAX_NAME, every variable's
+ * data must lie inside the file, and a netCDF-4 file's names must fit in
+ * NC_MAX_NAME, so that callers may read any name into NC_MAX_NAME + 1 bytes.
+ * FM_ERR_IO when the file cannot be opened, FM_ERR_FORMAT naming the problem
+ * otherwise; nothing stays open on failure. */
+fm_status fm_netcdf_open(const char *path, int *ncid, fm_error *err);
+
 /* NetCDF: one row per valid cell of the `targets` variable(s), inputs the
  * comma-separated names of axes or variables on the same grid (see
  * fm_data_read). Every row gets its grid index and longitude. */

@@ -6,6 +6,7 @@
 #include "report_internal.h"
 
 #include "core/internal.h"
+#include "io/io_internal.h"
 
 #include <math.h>
 #include <netcdf.h>
@@ -18,11 +19,13 @@ static const char PRED_SUFFIX[] = "_prediction";
 /* The file's only *_prediction variable. */
 static fm_status find_prediction(const char *path, char *name, size_t size, fm_error *err)
 {
-    int ncid, rc = nc_open(path, NC_NOWRITE, &ncid);
-    if (rc != NC_NOERR)
-        return rc > 0 ? fm_fail(err, FM_ERR_IO, "--map %s: cannot open: %s", path, strerror(rc))
-                      : fm_fail(err, FM_ERR_FORMAT, "--map %s: %s: %s", path,
-                                rc == NC_ENOTNC ? "not a NetCDF file" : "cannot read it as NetCDF", nc_strerror(rc));
+    int ncid;
+    fm_status st = fm_netcdf_open(path, &ncid, err);
+    if (st != FM_OK) {
+        char why[sizeof err->message];
+        snprintf(why, sizeof why, "%s", err ? err->message : "");
+        return fm_fail(err, st, "--map: %s", why);
+    }
     int nvars = 0, found = 0;
     char all[512] = "";
     size_t used = 0;

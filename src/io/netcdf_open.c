@@ -349,7 +349,6 @@ static fm_status check_classic_header(const char *path, fm_error *err)
     return FM_OK;
 }
 
-
 /* Names in a netCDF-4 (HDF5) file, which the classic walk does not see:
  * netCDF-C keeps attribute names at the length HDF5 stores (up to 65535
  * bytes; its attribute messages count the name in two bytes) and copies them
@@ -368,13 +367,23 @@ static fm_status check_names(int ncid, const char *path, fm_error *err)
         return fm_fail(err, FM_ERR_NOMEM, "%s: out of memory checking its names", path);
     name[HDF5_NAME_MAX + NC_MAX_NAME] = '\0';
     int ndims = 0, nvars = 0;
-    nc_inq_ndims(ncid, &ndims);
     nc_inq_nvars(ncid, &nvars);
+    /* a netCDF-4 file's dimension ids need not run from 0 */
+    if (nc_inq_dimids(ncid, &ndims, NULL, 0) != NC_NOERR || ndims < 0)
+        ndims = 0;
+    int *dimids = fm_alloc_array(ndims ? (size_t)ndims : 1, sizeof *dimids);
+    if (!dimids) {
+        free(name);
+        return fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %d dimensions", path, ndims);
+    }
+    if (ndims && nc_inq_dimids(ncid, &ndims, dimids, 0) != NC_NOERR)
+        ndims = 0;
     const char *what = NULL;
     size_t len = 0;
     for (int d = 0; d < ndims && !what; d++)
-        if (nc_inq_dimname(ncid, d, name) == NC_NOERR && (len = strlen(name)) > NC_MAX_NAME)
+        if (nc_inq_dimname(ncid, dimids[d], name) == NC_NOERR && (len = strlen(name)) > NC_MAX_NAME)
             what = "a dimension";
+    free(dimids);
     for (int v = -1; v < nvars && !what; v++) { /* -1: NC_GLOBAL */
         int natts = 0;
         if (v >= 0 && nc_inq_varname(ncid, v, name) == NC_NOERR && (len = strlen(name)) > NC_MAX_NAME) {

@@ -144,7 +144,7 @@ static void test_fit_bad_arguments(void **state)
     FM_ASSERT_FAILS(fm_standardizer_fit(data, 0, 2, &s, &err), &err, FM_ERR_ARG, "no data");
     FM_ASSERT_FAILS(fm_standardizer_fit(data, 1, 0, &s, &err), &err, FM_ERR_ARG, "0 columns");
     FM_ASSERT_FAILS(fm_standardizer_fit(data, 1, -1, &s, &err), &err, FM_ERR_ARG, "columns");
-    FM_ASSERT_FAILS(fm_standardizer_fit(NULL, 1, 2, &s, &err), &err, FM_ERR_ARG, "no data");
+    FM_ASSERT_FAILS(fm_standardizer_fit(NULL, 1, 2, &s, &err), &err, FM_ERR_ARG, "data and out must not be NULL");
     FM_ASSERT_FAILS(fm_standardizer_fit(data, 1, 2, NULL, &err), &err, FM_ERR_ARG, "NULL");
     /* err may be NULL. */
     assert_int_equal(fm_standardizer_fit(data, 0, 2, &s, NULL), FM_ERR_ARG);

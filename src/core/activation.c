@@ -85,9 +85,9 @@ static int parse_number(const char *text, size_t len, double *out)
 
 fm_status fm_activation_parse(const char *spec, fm_activation *out, fm_error *err)
 {
-    if (!out)
-        return fm_fail(err, FM_ERR_ARG, "fm_activation_parse: out must not be NULL");
-    if (!spec || !*spec)
+    if (!spec || !out)
+        return fm_fail(err, FM_ERR_ARG, "fm_activation_parse: spec and out must not be NULL");
+    if (!*spec)
         return fm_fail(err, FM_ERR_ARG, "empty activation name");
     const char *colon = strchr(spec, ':');
     size_t name_len = colon ? (size_t)(colon - spec) : strlen(spec);
@@ -137,7 +137,9 @@ fm_status fm_activation_parse(const char *spec, fm_activation *out, fm_error *er
 
 fm_status fm_activation_check(const fm_activation *act, fm_error *err)
 {
-    if (!act || !fm_act_name(act->kind))
+    if (!act)
+        return fm_fail(err, FM_ERR_ARG, "fm_activation_check: act must not be NULL");
+    if (!fm_act_name(act->kind))
         return fm_fail(err, FM_ERR_ARG, "invalid activation");
     const char *name = fm_act_name(act->kind);
     if (act->kind == FM_ACT_LEAKY_RELU && !(act->alpha >= 0.0 && act->alpha <= 1.0))

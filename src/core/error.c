@@ -22,7 +22,11 @@ const char *fm_status_name(fm_status status)
 
 fm_status fm_error_set(fm_error *err, fm_status status, const char *fmt, ...)
 {
-    if (err) {
+    if (err && !fmt) {
+        /* The status is still the caller's: only the message is missing. */
+        err->status = status;
+        snprintf(err->message, sizeof err->message, "fm_error_set: no message (fmt is NULL)");
+    } else if (err) {
         va_list args;
         va_start(args, fmt);
         err->status = status;

@@ -49,7 +49,9 @@ static const init_name INIT_NAMES[] = {
 
 fm_status fm_init_check(const fm_init *init, fm_error *err)
 {
-    if (!init || (int)init->kind < 0 || init->kind >= FM_INIT_COUNT)
+    if (!init)
+        return fm_fail(err, FM_ERR_ARG, "fm_init_check: init must not be NULL");
+    if ((int)init->kind < 0 || init->kind >= FM_INIT_COUNT)
         return fm_fail(err, FM_ERR_ARG, "invalid initialiser");
     if (init->kind == FM_INIT_FIXED && !(init->param >= 0.0))
         return fm_fail(err, FM_ERR_ARG, "initialiser variance %g must not be negative", init->param);
@@ -67,9 +69,9 @@ fm_status fm_init_check(const fm_init *init, fm_error *err)
 
 fm_status fm_init_parse(const char *spec, fm_init *out, fm_error *err)
 {
-    if (!out)
-        return fm_fail(err, FM_ERR_ARG, "fm_init_parse: out must not be NULL");
-    if (!spec || !*spec)
+    if (!spec || !out)
+        return fm_fail(err, FM_ERR_ARG, "fm_init_parse: spec and out must not be NULL");
+    if (!*spec)
         return fm_fail(err, FM_ERR_ARG, "empty initialiser name");
     const char *colon = strchr(spec, ':');
     size_t name_len = colon ? (size_t)(colon - spec) : strlen(spec);
@@ -206,6 +208,8 @@ static fm_status fill_orthogonal(double gain, int n_in, int n_out, float *w, fm_
 fm_status fm_init_fill(const fm_init *init, const fm_activation *act, int n_in, int n_out, float *w, float *b,
                        fm_rng *rng, fm_error *err)
 {
+    if (!init || !act || !w || !rng) /* b may be NULL */
+        return fm_fail(err, FM_ERR_ARG, "fm_init_fill: init, act, w and rng must not be NULL");
     if (n_in <= 0 || n_out <= 0)
         return fm_fail(err, FM_ERR_ARG, "initialiser: layer shape %d x %d is not positive", n_out, n_in);
     fm_init r = resolve(init, act);

@@ -40,6 +40,10 @@ void fm_standardizer_free(fm_standardizer *s)
 
 fm_status fm_standardizer_fit(const float *data, size_t rows, int n, fm_standardizer **out, fm_error *err)
 {
+    if (out)
+        *out = NULL;
+    if (!data || !out) /* checked here as well, so that the message names the function called */
+        return fm_fail(err, FM_ERR_ARG, "fm_standardizer_fit: data and out must not be NULL");
     return fm_standardizer_fit_collective(data, rows, n, NULL, out, err);
 }
 
@@ -54,18 +58,25 @@ fm_status fm_standardizer_fit_collective(const float *data, size_t rows, int n, 
     if (coll && coll->size <= 1)
         coll = NULL;
     if (!out)
-        return fm_fail(err, FM_ERR_ARG, "standardizer fit: output pointer is NULL");
+        return fm_fail(err, FM_ERR_ARG, "fm_standardizer_fit_collective: out must not be NULL");
     *out = NULL;
+    if (!coll && !data)
+        return fm_fail(err, FM_ERR_ARG, "fm_standardizer_fit_collective: data must not be NULL");
     if (n <= 0)
         return fm_fail(err, FM_ERR_ARG, "standardizer fit: %d columns (need at least 1)", n);
-    if (!coll && (rows == 0 || !data))
+    if (!coll && rows == 0)
         return fm_fail(err, FM_ERR_ARG, "standardizer fit: no data rows");
 
     /* One more slot than columns: the row count travels with the sums. */
     double *sum = fm_calloc_array((size_t)n + 1, sizeof *sum);
     double *sq = fm_calloc_array((size_t)n, sizeof *sq);
     fm_standardizer *s = standardizer_alloc(n);
+    /* A process of a collective refuses missing data without returning, so
+     * that it still takes part in the sums below (with zeros) and no other
+     * process waits for it; its shard may hold no rows and no data. */
     fm_status status = FM_OK;
+    if (rows > 0 && !data)
+        status = fm_fail(err, FM_ERR_ARG, "fm_standardizer_fit_collective: data must not be NULL for %zu rows", rows);
     if (!sum || !sq || !s) {
         status = fm_fail(err, FM_ERR_NOMEM, "standardizer fit: out of memory for %d columns", n);
         if (!coll || !sum || !sq)
@@ -148,12 +159,12 @@ done:
 fm_status fm_standardizer_create(int n, const float *mean, const float *std, fm_standardizer **out, fm_error *err)
 {
     if (!out)
-        return fm_fail(err, FM_ERR_ARG, "standardizer: output pointer is NULL");
+        return fm_fail(err, FM_ERR_ARG, "fm_standardizer_create: out must not be NULL");
     *out = NULL;
     if (n <= 0)
         return fm_fail(err, FM_ERR_ARG, "standardizer: %d columns (need at least 1)", n);
     if (!mean || !std)
-        return fm_fail(err, FM_ERR_ARG, "standardizer: mean or std is NULL");
+        return fm_fail(err, FM_ERR_ARG, "fm_standardizer_create: mean and std must not be NULL");
     for (int j = 0; j < n; j++) {
         if (!isfinite(mean[j]))
             return fm_fail(err, FM_ERR_ARG, "standardizer: mean of column %d is not finite (%g)", j, (double)mean[j]);

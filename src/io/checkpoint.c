@@ -129,7 +129,7 @@ static char *state_json(const fm_train_state *s)
 fm_status fm_checkpoint_save(const char *path, const fm_model *model, const fm_train_state *state, fm_error *err)
 {
     if (!path || !model || !model->net || !state)
-        return fm_fail(err, FM_ERR_ARG, "checkpoint save: no path, model or state");
+        return fm_fail(err, FM_ERR_ARG, "fm_checkpoint_save: no path, model or state");
     if (fm_net_n_params(model->net) != state->n_params)
         return fm_fail(err, FM_ERR_ARG, "checkpoint save: the model has %zu parameters, the training state %zu",
                        fm_net_n_params(model->net), state->n_params);
@@ -353,7 +353,7 @@ static fm_status adopt_tensors(fm_train_state *s, fm_extra_tensor *extras, int n
 fm_status fm_checkpoint_load(const char *path, fm_model **model_out, fm_train_state **state_out, fm_error *err)
 {
     if (!model_out || !state_out)
-        return fm_fail(err, FM_ERR_ARG, "checkpoint load: output pointer is NULL");
+        return fm_fail(err, FM_ERR_ARG, "fm_checkpoint_load: model and state must not be NULL");
     *model_out = NULL;
     *state_out = NULL;
     fm_model *model = NULL;
@@ -362,7 +362,7 @@ fm_status fm_checkpoint_load(const char *path, fm_model **model_out, fm_train_st
     int n_extra = 0;
     memset(extras, 0, sizeof extras);
     if (!path || !*path)
-        return fm_fail(err, FM_ERR_ARG, "checkpoint load: no path");
+        return fm_fail(err, FM_ERR_ARG, "fm_checkpoint_load: no path");
     FILE *probe = fopen(path, "rb"); /* name it a checkpoint, not a model file, when it cannot be opened */
     if (!probe)
         return fm_fail(err, FM_ERR_IO, "cannot open checkpoint %s: %s", path, strerror(errno));

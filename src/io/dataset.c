@@ -611,6 +611,10 @@ static fm_status refuse_directory(const char *path, fm_error *err)
 fm_status fm_data_read(const char *path, const char *target_path, const fm_read_options *opts,
                        fm_dataset **out, fm_error *err)
 {
+    if (out)
+        *out = NULL;
+    if (!path || !out) /* checked here as well, so that the message names the function called */
+        return fm_fail(err, FM_ERR_ARG, "fm_data_read: path and out must not be NULL");
     return fm_data_read_shard(path, target_path, opts, 0, 1, out, err);
 }
 
@@ -620,7 +624,7 @@ fm_status fm_data_read_shard(const char *path, const char *target_path, const fm
     if (out)
         *out = NULL;
     if (!path || !out)
-        return fm_fail(err, FM_ERR_ARG, "fm_data_read: path and out must not be NULL");
+        return fm_fail(err, FM_ERR_ARG, "fm_data_read_shard: path and out must not be NULL");
     if (!*path)
         return fm_fail(err, FM_ERR_ARG, "the data file name is empty");
     if (n_shards < 1 || shard < 0 || shard >= n_shards)

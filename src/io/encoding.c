@@ -214,11 +214,10 @@ static fm_status build_names_and_projection(fm_encoding *enc, fm_error *err)
 
 fm_status fm_encoding_parse(const char *spec, fm_encoding **out, fm_error *err)
 {
-    if (!out)
-        return fm_fail(err, FM_ERR_ARG, "fm_encoding_parse: out must not be NULL");
-    *out = NULL;
-    if (!spec)
-        return fm_fail(err, FM_ERR_ARG, "encoding: empty spec");
+    if (out)
+        *out = NULL;
+    if (!spec || !out)
+        return fm_fail(err, FM_ERR_ARG, "fm_encoding_parse: spec and out must not be NULL");
     char *copy = fm_strdup(spec);
     fm_encoding *enc = calloc(1, sizeof *enc);
     size_t n_items = 1;
@@ -288,6 +287,8 @@ const char *fm_encoding_feature_name(const fm_encoding *enc, int j)
 
 fm_status fm_encoding_apply(const fm_encoding *enc, const float *raw, size_t rows, float *out, fm_error *err)
 {
+    if (!enc || (rows > 0 && (!raw || !out)))
+        return fm_fail(err, FM_ERR_ARG, "fm_encoding_apply: enc, raw and out must not be NULL");
     const int n_raw = enc->n_items, n_out = enc->n_out, n_base = enc->n_base;
     for (size_t r = 0; r < rows; r++) {
         const float *in = raw + r * (size_t)n_raw;
@@ -364,8 +365,11 @@ char *fm_encoding_format(const fm_encoding *enc)
 
 fm_status fm_model_encoding(const fm_model *model, fm_encoding **out, fm_error *err)
 {
-    *out = NULL;
-    if (!model || !model->training_json)
+    if (out)
+        *out = NULL;
+    if (!model || !model->net || !out)
+        return fm_fail(err, FM_ERR_ARG, "fm_model_encoding: model (with its network) and out must not be NULL");
+    if (!model->training_json)
         return FM_OK;
     cJSON *json = cJSON_Parse(model->training_json);
     if (!json)

@@ -87,7 +87,9 @@ fm_status fm_read_whole_file(const char *path, char **data, size_t *size, fm_err
 
 fm_status fm_output_check(const char *path, fm_error *err)
 {
-    if (!path || !*path)
+    if (!path)
+        return fm_fail(err, FM_ERR_ARG, "fm_output_check: path must not be NULL");
+    if (!*path)
         return fm_fail(err, FM_ERR_ARG, "the output file name is empty");
     struct stat info;
     /* A new file or a file to replace; a directory is left to the rename,

@@ -683,6 +683,10 @@ static fm_status load_data(loader *ld, fm_model_tensor **order, int count, fm_mo
 
 fm_status fm_model_load(const char *path, fm_model **out, fm_error *err)
 {
+    if (out)
+        *out = NULL;
+    if (!path || !out)
+        return fm_fail(err, FM_ERR_ARG, "fm_model_load: path and out must not be NULL");
     return fm_model_load_with(path, out, NULL, NULL, NULL, err);
 }
 

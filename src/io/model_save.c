@@ -314,6 +314,8 @@ static fm_status check_extras(const char *checkpoint_json, const fm_extra_tensor
 
 fm_status fm_model_save(const fm_model *model, const char *path, fm_error *err)
 {
+    if (!model || !path)
+        return fm_fail(err, FM_ERR_ARG, "fm_model_save: model and path must not be NULL");
     return fm_model_save_with(model, path, NULL, NULL, 0, err);
 }
 

@@ -65,7 +65,10 @@ static int sample_interval(const char *bin, const char *trace_header, int fallba
 fm_status fm_segy_read_traces(const char *path, float **traces, size_t *n_traces, int *n_samples, int *interval_us,
                               fm_error *err)
 {
-    *traces = NULL;
+    if (traces)
+        *traces = NULL;
+    if (!path || !traces || !n_traces || !n_samples) /* interval_us may be NULL */
+        return fm_fail(err, FM_ERR_ARG, "fm_segy_read_traces: path, traces, n_traces and n_samples must not be NULL");
     struct stat sb;
     if (stat(path, &sb) != 0)
         return fm_fail(err, FM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
@@ -158,10 +161,12 @@ done:
 fm_status fm_segy_write_traces(const char *path, const float *traces, size_t n_traces, int n_samples,
                                int interval_us, fm_error *err)
 {
-    if (!path || !traces || n_traces == 0 || n_samples <= 0 || n_samples > 65535 || n_traces > 2147483647u ||
+    if (!path || !traces)
+        return fm_fail(err, FM_ERR_ARG, "fm_segy_write_traces: path and traces must not be NULL");
+    if (n_traces == 0 || n_samples <= 0 || n_samples > 65535 || n_traces > 2147483647u ||
         interval_us <= 0 || interval_us > 65535)
         return fm_fail(err, FM_ERR_ARG, "%s: SEG-Y needs 1..65535 samples per trace and an interval of 1..65535 us",
-                       path ? path : "(null)");
+                       path);
     fm_status checked = fm_output_check(path, err);
     if (checked != FM_OK)
         return checked;

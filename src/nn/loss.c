@@ -26,9 +26,9 @@ const char *fm_loss_name(fm_loss_kind kind)
 
 fm_status fm_loss_parse(const char *spec, fm_loss *out, fm_error *err)
 {
-    if (!out)
-        return fm_fail(err, FM_ERR_ARG, "fm_loss_parse: out must not be NULL");
-    if (!spec || !*spec)
+    if (!spec || !out)
+        return fm_fail(err, FM_ERR_ARG, "fm_loss_parse: spec and out must not be NULL");
+    if (!*spec)
         return fm_fail(err, FM_ERR_ARG, "empty loss name");
     const char *colon = strchr(spec, ':');
     size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
@@ -137,6 +137,8 @@ static fm_status cross_entropy(const float *z, const float *a, const float *targ
 fm_status fm_loss_compute(const fm_loss *loss, const fm_activation *output_act, const float *z, const float *a,
                           const float *targets, int batch, int n_out, double *value, float *grad_z, fm_error *err)
 {
+    if (!loss || !output_act || !z || !a || !targets || !value) /* grad_z may be NULL */
+        return fm_fail(err, FM_ERR_ARG, "fm_loss_compute: loss, output_act, z, a, targets and value must not be NULL");
     if (batch <= 0 || n_out <= 0)
         return fm_fail(err, FM_ERR_ARG, "loss of an empty batch");
     fm_status st = fm_loss_check(loss, output_act, err);

@@ -164,9 +164,9 @@ fm_status fm_lr_range_test(fm_net *net, const fm_optim_config *config, const fm_
                            const fm_lr_find_options *opts, double *lrs, double *losses, double *smoothed,
                            fm_lr_find_result *result, fm_error *err)
 {
-    if (!net || !config || !loss || !opts || !lrs || !losses || !result)
+    if (!net || !config || !loss || !train || !opts || !lrs || !losses || !result)
         return fm_fail(err, FM_ERR_ARG, "fm_lr_range_test needs a network, an optimiser configuration, a loss, "
-                                        "options, buffers and a result");
+                                        "data, options, buffers and a result");
     memset(result, 0, sizeof *result);
     result->suggested_index = -1;
     result->suggested_lr = result->min_loss_lr = result->min_loss_lr_10 = result->min_loss = NAN;

@@ -59,13 +59,15 @@ static fm_status check_spec(int index, const fm_layer_spec *spec, int n_layers, 
 fm_status fm_net_create(int n_in, const fm_layer_spec *layers, int n_layers, uint64_t seed, fm_net **out,
                         fm_error *err)
 {
+    if (!out)
+        return fm_fail(err, FM_ERR_ARG, "fm_net_create: out must not be NULL");
     *out = NULL;
     if (n_in <= 0 || n_in > FM_MAX_WIDTH)
         return fm_fail(err, FM_ERR_ARG, "input width %d is outside 1..%d", n_in, FM_MAX_WIDTH);
     if (n_layers <= 0 || n_layers > FM_MAX_LAYERS)
         return fm_fail(err, FM_ERR_ARG, "number of layers %d is outside 1..%d", n_layers, FM_MAX_LAYERS);
     if (!layers)
-        return fm_fail(err, FM_ERR_ARG, "no layer specifications given");
+        return fm_fail(err, FM_ERR_ARG, "fm_net_create: layers must not be NULL");
     size_t n_params = 0;
     int prev = n_in;
     for (int l = 0; l < n_layers; l++) {
@@ -141,6 +143,8 @@ int fm_net_batch(const fm_net *net) { return net->batch; }
 
 fm_status fm_net_reserve(fm_net *net, int batch, fm_error *err)
 {
+    if (!net)
+        return fm_fail(err, FM_ERR_ARG, "fm_net_reserve: net must not be NULL");
     if (batch <= 0)
         return fm_fail(err, FM_ERR_ARG, "batch size %d must be positive", batch);
     if (batch <= net->capacity)
@@ -234,6 +238,8 @@ FM_HOT_LOOP static void column_sums(float *restrict db, const float *restrict de
 
 fm_status fm_net_forward(fm_net *net, const float *x, int batch, int training, fm_error *err)
 {
+    if (!net || !x)
+        return fm_fail(err, FM_ERR_ARG, "fm_net_forward: net and x must not be NULL");
     fm_status st = fm_net_reserve(net, batch, err);
     if (st != FM_OK)
         return st;
@@ -285,6 +291,9 @@ FM_HOT_LOOP static void bias_sgd(float *restrict b, float *restrict sums, const 
 static fm_status backward(fm_net *net, const float *x, const float *grad_out_z, int apply_sgd, float lr,
                           fm_error *err)
 {
+    if (!net || !x || !grad_out_z)
+        return fm_fail(err, FM_ERR_ARG, "%s: net, x and grad_out_z must not be NULL",
+                       apply_sgd ? "fm_net_backward_sgd" : "fm_net_backward");
     int batch = net->batch;
     if (batch <= 0)
         return fm_fail(err, FM_ERR_ARG, "backward pass without a forward pass");
@@ -339,6 +348,8 @@ fm_status fm_net_backward_sgd(fm_net *net, const float *x, const float *grad_out
 
 fm_status fm_net_predict(fm_net *net, const float *x, size_t rows, float *y, fm_error *err)
 {
+    if (!net || (rows > 0 && (!x || !y)))
+        return fm_fail(err, FM_ERR_ARG, "fm_net_predict: net, x and y must not be NULL");
     const size_t chunk = 256;
     int n_in = net->n_in, n_out = fm_net_n_out(net);
     for (size_t start = 0; start < rows; start += chunk) {

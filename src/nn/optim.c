@@ -46,14 +46,14 @@ const char *fm_optim_name(fm_optim_kind kind)
 
 fm_status fm_optim_parse_kind(const char *name, fm_optim_kind *out, fm_error *err)
 {
-    if (!out)
-        return fm_fail(err, FM_ERR_ARG, "fm_optim_parse_kind: out must not be NULL");
+    if (!name || !out)
+        return fm_fail(err, FM_ERR_ARG, "fm_optim_parse_kind: name and out must not be NULL");
     for (int k = 0; k < FM_OPTIM_COUNT; k++)
-        if (name && strcmp(name, OPTIM_NAMES[k]) == 0) {
+        if (strcmp(name, OPTIM_NAMES[k]) == 0) {
             *out = (fm_optim_kind)k;
             return FM_OK;
         }
-    return fm_fail(err, FM_ERR_ARG, "unknown optimiser \"%s\" (known: sgd, adam, adamw)", name ? name : "");
+    return fm_fail(err, FM_ERR_ARG, "unknown optimiser \"%s\" (known: sgd, adam, adamw)", name);
 }
 
 static fm_status check_config(const fm_optim_config *c, fm_error *err)
@@ -87,6 +87,8 @@ static fm_status check_config(const fm_optim_config *c, fm_error *err)
 
 fm_status fm_optim_create(const fm_optim_config *config, size_t n_params, fm_optim **out, fm_error *err)
 {
+    if (!config || !out)
+        return fm_fail(err, FM_ERR_ARG, "fm_optim_create: config and out must not be NULL");
     *out = NULL;
     fm_status st = check_config(config, err);
     if (st != FM_OK)

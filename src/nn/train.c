@@ -150,6 +150,8 @@ static void evaluate_finish(const fm_net *net, const fm_loss *loss, const double
 fm_status fm_evaluate(fm_net *net, const fm_loss *loss, const fm_dataset *data, double *loss_value, double *metric,
                       fm_error *err)
 {
+    if (!net || !loss || !data)
+        return fm_fail(err, FM_ERR_ARG, "fm_evaluate: net, loss and data must not be NULL");
     fm_status st = check_data(net, loss, data, "evaluation", err);
     double sums[EVAL_SUMS];
     if (st == FM_OK)
@@ -161,6 +163,8 @@ fm_status fm_evaluate(fm_net *net, const fm_loss *loss, const fm_dataset *data, 
 
 fm_status fm_collective_rows(const fm_collective *coll, size_t rows, size_t *offset, size_t *total, fm_error *err)
 {
+    if (!offset || !total)
+        return fm_fail(err, FM_ERR_ARG, "fm_collective_rows: offset and total must not be NULL");
     *offset = 0;
     *total = rows;
     if (coll && (coll->size < 1 || coll->rank < 0 || coll->rank >= coll->size))
@@ -189,11 +193,16 @@ fm_status fm_collective_rows(const fm_collective *coll, size_t rows, size_t *off
 fm_status fm_evaluate_collective(fm_net *net, const fm_loss *loss, const fm_dataset *data, const fm_collective *coll,
                                  double *loss_value, double *metric, fm_error *err)
 {
-    if (!coll || coll->size <= 1)
-        return fm_evaluate(net, loss, data, loss_value, metric, err);
-    double sums[EVAL_SUMS] = {0, 0, 0, 0, 0};
+    /* With several processes a refusal is agreed like any other failure, so
+     * that no process waits in a sum for this one (data may be NULL: a shard
+     * without rows). */
     fm_status st = FM_OK;
-    if (data && data->rows > 0) {
+    if (!net || !loss)
+        st = fm_fail(err, FM_ERR_ARG, "fm_evaluate_collective: net and loss must not be NULL");
+    if (!coll || coll->size <= 1)
+        return st != FM_OK ? st : fm_evaluate(net, loss, data, loss_value, metric, err);
+    double sums[EVAL_SUMS] = {0, 0, 0, 0, 0};
+    if (st == FM_OK && data && data->rows > 0) {
         st = check_data(net, loss, data, "evaluation", err);
         if (st == FM_OK)
             st = evaluate_sums(net, loss, data, sums, err);

@@ -214,6 +214,8 @@ void fm_stats_theory(fm_net *net, double input_q, fm_layer_stats *stats)
 fm_status fm_probe_with_loss(fm_net *net, const float *x, int batch, const fm_loss *loss, const float *targets,
                              double *loss_value, fm_layer_stats *stats, fm_error *err)
 {
+    if (!net || !x || !loss || !targets || !stats) /* loss_value may be NULL */
+        return fm_fail(err, FM_ERR_ARG, "fm_probe_with_loss: net, x, loss, targets and stats must not be NULL");
     fm_status st = fm_net_forward(net, x, batch, 0, err);
     if (st != FM_OK)
         return st;
@@ -254,6 +256,8 @@ int fm_stats_first_nonfinite_backward(const fm_layer_stats *stats, int n_layers)
 fm_status fm_probe(fm_net *net, const float *x, int batch, const float *grad_out, uint64_t seed,
                    fm_layer_stats *stats, fm_error *err)
 {
+    if (!net || !x || !stats) /* grad_out may be NULL */
+        return fm_fail(err, FM_ERR_ARG, "fm_probe: net, x and stats must not be NULL");
     fm_status st = fm_net_forward(net, x, batch, 0, err);
     if (st != FM_OK)
         return st;

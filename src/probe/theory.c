@@ -218,6 +218,8 @@ static double critical_bias_var(const fm_activation *act, double q, double *sigm
 fm_status fm_meanfield_critical_weight_var(const fm_activation *act, double sigma_b2, double lo, double hi,
                                            double *sigma_w2, fm_error *err)
 {
+    if (!act || !sigma_w2)
+        return fm_fail(err, FM_ERR_ARG, "fm_meanfield_critical_weight_var: act and sigma_w2 must not be NULL");
     if (!(lo > 0.0 && hi > lo) || !(sigma_b2 >= 0.0))
         return fm_fail(err, FM_ERR_ARG, "critical point search needs 0 < lo < hi and sigma_b2 >= 0");
     /* Bracket the root of g(q) = bias(q) - sigma_b2 on a log grid of q*, then

@@ -412,6 +412,8 @@ static const char SCRIPT[] =
 
 fm_status fm_report_write(const char *jsonl_path, const char *html_path, fm_error *err)
 {
+    if (!jsonl_path || !html_path) /* checked here as well, so that the message names the function called */
+        return fm_fail(err, FM_ERR_ARG, "fm_report_write: both paths are needed");
     return fm_report_write_maps(jsonl_path, html_path, NULL, err);
 }
 
@@ -419,7 +421,7 @@ fm_status fm_report_write_maps(const char *jsonl_path, const char *html_path, co
                                fm_error *err)
 {
     if (!jsonl_path || !html_path)
-        return fm_fail(err, FM_ERR_ARG, "fm_report_write: both paths are needed");
+        return fm_fail(err, FM_ERR_ARG, "fm_report_write_maps: both paths are needed");
     run_report r;
     fm_status st = report_read(jsonl_path, &r, err);
     if (st != FM_OK) {

@@ -99,6 +99,11 @@ int cmd_report(int argc, char **argv);
  * specs or all columns. Values stay in original units. */
 fm_status cli_read_model_data(const fm_model *model, const char *path, const char *target_path, const char *inputs,
                               const char *targets, int with_targets, int skip_bad, fm_dataset **out, fm_error *err);
+/* cli_read_model_data of one process's block of the data (fm_data_read_shard):
+ * fine-tuning under mpirun. */
+fm_status cli_read_model_data_shard(const fm_model *model, const char *path, const char *target_path,
+                                    const char *inputs, const char *targets, int with_targets, int skip_bad, int shard,
+                                    int n_shards, fm_dataset **out, fm_error *err);
 
 /* A file a command reads or writes, named by its option for messages. */
 typedef struct cli_path {

@@ -745,10 +745,6 @@ int cmd_train(int argc, char **argv)
         log_path = log_path_owned;
     }
 
-    if (ranks > 1 && a.common.from) {
-        st = fm_error_set(&err, FM_ERR_ARG, "--from is not supported under mpirun yet: fine-tune in one process");
-        goto done;
-    }
     const char *source = a.common.from ? a.common.from : a.resume;
     const char *checkpoint_path = a.checkpoint ? a.checkpoint : a.resume;
     if (!checkpoint_path) {
@@ -796,7 +792,9 @@ int cmd_train(int argc, char **argv)
     /* Data: with --from, a CSV is read by the model's column names. */
     fm_read_options read_opts = {a.common.inputs, a.common.targets, a.common.skip_bad};
     if (model && !a.common.target_data && !a.resume) {
-        st = cli_read_model_data(model, a.common.data, NULL, a.common.inputs, a.common.targets, 1, a.common.skip_bad, &all, &err);
+        /* Under mpirun each process reads its own block of rows, here as below. */
+        st = cli_read_model_data_shard(model, a.common.data, NULL, a.common.inputs, a.common.targets, 1,
+                                       a.common.skip_bad, rank, ranks, &all, &err);
     } else {
         /* Under mpirun each process reads its own block of rows. */
         st = fm_data_read_shard(a.common.data, a.common.target_data, &read_opts, rank, ranks, &all, &err);

@@ -217,6 +217,13 @@ static int is_csv(const char *path)
 fm_status cli_read_model_data(const fm_model *model, const char *path, const char *target_path, const char *inputs,
                               const char *targets, int with_targets, int skip_bad, fm_dataset **out, fm_error *err)
 {
+    return cli_read_model_data_shard(model, path, target_path, inputs, targets, with_targets, skip_bad, 0, 1, out, err);
+}
+
+fm_status cli_read_model_data_shard(const fm_model *model, const char *path, const char *target_path,
+                                    const char *inputs, const char *targets, int with_targets, int skip_bad, int shard,
+                                    int n_shards, fm_dataset **out, fm_error *err)
+{
     *out = NULL;
     fm_read_options opts = {inputs, targets, skip_bad};
     char *input_spec = NULL, *target_spec = NULL;
@@ -252,7 +259,7 @@ fm_status cli_read_model_data(const fm_model *model, const char *path, const cha
         }
         opts.targets = target_spec;
     }
-    st = fm_data_read(path, with_targets ? target_path : NULL, &opts, out, err);
+    st = fm_data_read_shard(path, with_targets ? target_path : NULL, &opts, shard, n_shards, out, err);
     free(input_spec);
     free(target_spec);
     if (st != FM_OK)

@@ -61,6 +61,23 @@ expect 0 "model written to" -- "$fathom" train "${base[@]}" --optimizer sgd --mo
     --out "$tmp/sgd37-1.safetensors"
 same "$tmp/sgd37-1.safetensors" "$tmp/sgd-3.safetensors" "$tol" "sgd, batch 37, 3 processes against 1"
 
+# Fine-tuning (--from): every process loads the same model and reads its
+# block of the data by the model's column names; the tuned weights match one
+# process's. The base model is the Adam run above; a second data set (the
+# warmer half of the sample) stands in for new data.
+awk -F, 'NR == 1 || $7 > 8' "$lev" >"$tmp/warmer.csv"
+tune=(--from "$tmp/adam-1.safetensors" --data "$tmp/warmer.csv" --optimizer sgd --momentum 0.9 --lr 0.01
+      --batch 64 --epochs 2 --seed 7 --quiet)
+expect 0 "model written to" -- "$fathom" train "${tune[@]}" --out "$tmp/tune-1.safetensors"
+expect 0 "2 processes" -- run_mpi 2 train "${tune[@]}" --out "$tmp/tune-2.safetensors"
+same "$tmp/tune-1.safetensors" "$tmp/tune-2.safetensors" "$tol" "fine-tuning with --from, 2 processes against 1"
+# and it moved the weights (the same comparison with the base model must fail)
+if "$model_diff" "$tmp/adam-1.safetensors" "$tmp/tune-2.safetensors" "$tol" >/dev/null 2>&1; then
+    bad "fine-tuning under mpirun left the base model's weights as they were"
+else
+    ok
+fi
+
 # One process under mpirun takes the one-process path: bit for bit.
 expect 0 "model written to" -- run_mpi 1 train "${base[@]}" --optimizer adam --lr 0.003 --out "$tmp/adam-k1.safetensors"
 same "$tmp/adam-1.safetensors" "$tmp/adam-k1.safetensors" 0 "adam, mpirun -np 1 against plain"

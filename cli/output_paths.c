@@ -104,6 +104,11 @@ void cli_hold_signals(void)
     held_signal = 0;
     for (int i = 0; i < 3; i++)
         sigaction(HELD[i], &note, &actions_before_hold[i]);
+    /* Tests only: a SIGTERM that arrives as the write begins, every time, so
+     * that what a signal during a write does is tested without racing a
+     * timer (tests/cli/cli_geo.sh, cli_lr_find.sh, report_browser.sh). */
+    if (getenv("FATHOM_TEST_SIGNAL_IN_WRITE"))
+        raise(SIGTERM);
 }
 
 void cli_release_signals(void)

@@ -47,6 +47,27 @@ for delay in 0.02 0.05 0.08 0.1 0.12 0.15 0.2 0.3; do
     fi
     rm -f "$tmp/sig/"*
 done
+# The same, deterministically: FATHOM_TEST_SIGNAL_IN_WRITE (tests only) sends
+# SIGTERM as the write begins. The command must finish the write, then end by
+# the signal (status 128 + 15), leaving a complete file and no temporary one.
+expect 0 "" -- "$fathom" predict --model "$model" --data "$lev#lonband:test" --inputs "$enc" --out "$tmp/pred_rows.csv"
+for out in p.nc p.csv p.npy; do
+    expect 143 "" -- env FATHOM_TEST_SIGNAL_IN_WRITE=1 "$fathom" predict --model "$model" --data "$lev#lonband:test" \
+        --inputs "$enc" --out "$tmp/sig/$out"
+    ls "$tmp/sig" | grep -q '\.tmp\.' && bad "SIGTERM in the write of $out left a temporary file" || ok
+    [ -s "$tmp/sig/$out" ] && ok || bad "SIGTERM in the write of $out left no $out"
+done
+"$fathom" baseline --data "$tmp/sig/p.nc" --targets TEMP_prediction --split random:0.5 >/dev/null 2>&1 && ok \
+    || bad "SIGTERM in the write left an unreadable p.nc"
+cmp -s "$tmp/sig/p.csv" "$tmp/pred_rows.csv" && ok || bad "SIGTERM in the write left a partial or different p.csv"
+rm -f "$tmp/sig/"*
+expect 143 "" -- env FATHOM_TEST_SIGNAL_IN_WRITE=1 "$fathom" synth-seismic --traces 20 --samples 100 \
+    --out "$tmp/sig/s.sgy" --reflectivity "$tmp/sig/r.sgy" --seed 2
+[ "$(wc -c <"$tmp/sig/s.sgy")" -eq $((3600 + 20 * (240 + 400))) ] && [ -s "$tmp/sig/r.sgy" ] && ok \
+    || bad "SIGTERM in the write of synth-seismic left incomplete sections"
+ls "$tmp/sig" | grep -q '\.tmp\.' && bad "SIGTERM in synth-seismic left a temporary file" || ok
+rm -f "$tmp/sig/"*
+
 # The prediction file is itself a grid fathom reads: the residuals exist only
 # on the held-out cells, and are small.
 expect 0 "" -- "$fathom" baseline --data "$tmp/pred.nc" --targets TEMP_residual --split random:0.5

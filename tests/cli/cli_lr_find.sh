@@ -49,6 +49,12 @@ awk -F, 'NR == 2 { exit !($2 == 0.0001) }' "$tmp/short.csv" && ok || bad "first 
 expect 0 "" -- "$fathom" lr-find --data "$lev" $cols --layers 16 --steps 50 --lr-min 1e-4 --lr-max 1 \
     --optimizer adam --out "$tmp/short2.csv" --seed 4
 cmp -s "$tmp/short.csv" "$tmp/short2.csv" && ok || bad "the same seed gave a different range test"
+# SIGTERM as the write begins (FATHOM_TEST_SIGNAL_IN_WRITE, tests only): the
+# CSV is written whole, then the command ends by the signal (128 + 15).
+expect 143 "" -- env FATHOM_TEST_SIGNAL_IN_WRITE=1 "$fathom" lr-find --data "$lev" $cols --layers 16 --steps 50 \
+    --lr-min 1e-4 --lr-max 1 --optimizer adam --out "$tmp/short_sig.csv" --seed 4
+cmp -s "$tmp/short.csv" "$tmp/short_sig.csv" && ok || bad "SIGTERM in the write left a partial range test"
+ls "$tmp" | grep -q 'short_sig.csv.tmp' && bad "SIGTERM in the write left a temporary file" || ok
 # A range that never blows up takes every step and says so.
 expect 0 "all 30 steps taken" -- "$fathom" lr-find --data "$lev" $cols --layers 16 --steps 30 --lr-min 1e-7 \
     --lr-max 1e-6

@@ -80,6 +80,11 @@ offline "$tmp/ok.html"
 browse "$tmp/ok.html" ok
 # The default output name: RUN.jsonl -> RUN.html.
 expect 0 "report written to $tmp/ok.html" -- "$fathom" report "$tmp/ok.jsonl"
+# SIGTERM as the write begins (FATHOM_TEST_SIGNAL_IN_WRITE, tests only): the
+# page is written whole, then the command ends by the signal (128 + 15).
+expect 143 "" -- env FATHOM_TEST_SIGNAL_IN_WRITE=1 "$fathom" report "$tmp/ok.jsonl" -o "$tmp/ok_sig.html"
+cmp -s "$tmp/ok.html" "$tmp/ok_sig.html" && ok || bad "SIGTERM in the write left a partial or different report"
+ls "$tmp" | grep -q 'ok_sig.html.tmp' && bad "SIGTERM in the write left a temporary file" || ok
 
 # --- dead ReLUs ---------------------------------------------------------------
 expect 0 "" -- "$fathom" train --data "$lev" $cols --layers 32x6 --act relu --init normal:0.02 --epochs 2 \

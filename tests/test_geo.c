@@ -649,6 +649,34 @@ static void test_segy_large_sample_count_and_interval(void **state)
     free(traces);
 }
 
+/* --target-data pairs rows by their place in the file, so two sections must
+ * agree in traces and samples, not only in their product: 10 traces of 60
+ * samples against 12 of 50 (600 rows each) would pair different samples. */
+static void test_segy_targets_need_the_same_geometry(void **state)
+{
+    (void)state;
+    static float traces[12 * 60];
+    for (size_t i = 0; i < sizeof traces / sizeof traces[0]; i++)
+        traces[i] = (float)i;
+    char wide[512], narrow[512];
+    snprintf(wide, sizeof wide, "%s", fm_test_tmp_path("geom_10x60.sgy"));
+    snprintf(narrow, sizeof narrow, "%s", fm_test_tmp_path("geom_12x50.sgy"));
+    fm_error err = {0};
+    FM_ASSERT_OK(fm_segy_write_traces(wide, traces, 10, 60, 2000, &err), &err);
+    FM_ASSERT_OK(fm_segy_write_traces(narrow, traces, 12, 50, 2000, &err), &err);
+    fm_dataset *ds = NULL;
+    fm_read_options opts = {"window:1", NULL, 0};
+    FM_ASSERT_FAILS(fm_data_read(wide, narrow, &opts, &ds, &err), &err, FM_ERR_FORMAT, "10 traces x 60 samples");
+    assert_true(fm_test_contains(err.message, "12 traces x 50 samples"));
+    assert_true(fm_test_contains(err.message, "geom_10x60.sgy") && fm_test_contains(err.message, "geom_12x50.sgy"));
+    assert_null(ds);
+    FM_ASSERT_FAILS(fm_data_read(narrow, wide, &opts, &ds, &err), &err, FM_ERR_FORMAT, "12 traces x 50 samples");
+    /* the same geometry still pairs */
+    FM_ASSERT_OK(fm_data_read(wide, wide, &opts, &ds, &err), &err);
+    assert_int_equal(ds->rows, 600);
+    fm_dataset_free(ds);
+}
+
 static void test_sine_activation_and_siren_init(void **state)
 {
     (void)state;
@@ -1162,6 +1190,7 @@ int main(void)
         cmocka_unit_test(test_netcdf_predictions_on_the_same_grid),
         cmocka_unit_test(test_segy_round_trip_and_windows),
         cmocka_unit_test(test_segy_large_sample_count_and_interval),
+        cmocka_unit_test(test_segy_targets_need_the_same_geometry),
         cmocka_unit_test(test_sine_activation_and_siren_init),
         cmocka_unit_test(test_netcdf_shards_are_grid_blocks),
         cmocka_unit_test(test_netcdf_empty_grid_block_fails),

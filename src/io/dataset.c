@@ -336,8 +336,8 @@ typedef struct shard_spec {
 /* Read one file with a selection. IDX inputs are scaled to [0, 1] (pixels)
  * while IDX targets keep their byte values (class labels). */
 static fm_status read_one(const char *path, const char *inputs, const char *targets, int as_targets,
-                          fm_bad_row_policy policy, shard_spec *shard, fm_dataset **out, unsigned char **bad_rows,
-                          fm_error *err)
+                          fm_bad_row_policy policy, shard_spec *shard, fm_segy_shape *segy_shape, fm_dataset **out,
+                          unsigned char **bad_rows, fm_error *err)
 {
     fm_read_options opts = {inputs, targets, policy != FM_BAD_ROWS_FAIL};
     data_format format = format_of(path);
@@ -358,7 +358,7 @@ static fm_status read_one(const char *path, const char *inputs, const char *targ
     }
     if (format == FORMAT_SEGY) {
         shard->kind = SHARD_CUT;
-        return fm_segy_read(path, inputs, targets, out, err);
+        return fm_segy_read(path, inputs, targets, segy_shape, out, err);
     }
     if (format == FORMAT_UNKNOWN)
         return fm_fail(err, FM_ERR_ARG,
@@ -406,16 +406,29 @@ static fm_status read_pair(const char *path, const char *target_path, const fm_r
     fm_bad_row_policy policy = skip ? FM_BAD_ROWS_MARK : FM_BAD_ROWS_FAIL;
     fm_dataset *inputs = NULL, *targets = NULL, *ds = NULL;
     unsigned char *bad_inputs = NULL, *bad_targets = NULL;
-    fm_status status =
-        read_one(path, opts ? opts->inputs : NULL, NULL, 0, policy, shard, &inputs, &bad_inputs, err);
+    /* traces 0: not SEG-Y (a SEG-Y section has at least one trace) */
+    fm_segy_shape input_shape = {0, 0}, target_shape = {0, 0};
+    fm_status status = read_one(path, opts ? opts->inputs : NULL, NULL, 0, policy, shard, &input_shape, &inputs,
+                                &bad_inputs, err);
     if (status == FM_OK)
-        status = read_one(target_path, NULL, NULL, 1, policy, &target_shard, &targets, &bad_targets, err);
+        status = read_one(target_path, NULL, NULL, 1, policy, &target_shard, &target_shape, &targets, &bad_targets,
+                          err);
     /* Both files are cut alike only when both are read the same way. */
     if (status == FM_OK && shard->count > 1 && shard->kind != target_shard.kind)
         status = fm_fail(err, FM_ERR_ARG,
                          "%s and %s: with several processes, inputs and targets must both be tables (CSV, NPY, "
                          "IDX), both NetCDF grids or both SEG-Y",
                          path, target_path);
+    /* Equal row counts are not enough for two sections: rows are paired by
+     * their place in the file, which is the same sample of the same trace
+     * only when both sections have the same traces x samples. */
+    if (status == FM_OK && input_shape.traces && target_shape.traces &&
+        (input_shape.traces != target_shape.traces || input_shape.samples != target_shape.samples))
+        status = fm_fail(err, FM_ERR_FORMAT,
+                         "%s has %zu traces x %d samples but %s has %zu traces x %d samples: SEG-Y targets must "
+                         "have the geometry of the inputs, trace for trace and sample for sample",
+                         path, input_shape.traces, input_shape.samples, target_path, target_shape.traces,
+                         target_shape.samples);
     if (status == FM_OK && inputs->rows != targets->rows)
         status = fm_fail(err, FM_ERR_FORMAT, "%s has %zu rows but %s has %zu: they must match row for row",
                          path, inputs->rows, target_path, targets->rows);
@@ -470,8 +483,8 @@ static fm_status read_plain(const char *path, const char *target_path, const fm_
 {
     if (!target_path) {
         fm_bad_row_policy policy = opts && opts->skip_bad_rows ? FM_BAD_ROWS_SKIP : FM_BAD_ROWS_FAIL;
-        return read_one(path, opts ? opts->inputs : NULL, opts ? opts->targets : NULL, 0, policy, shard, out, NULL,
-                        err);
+        return read_one(path, opts ? opts->inputs : NULL, opts ? opts->targets : NULL, 0, policy, shard, NULL, out,
+                        NULL, err);
     }
     if (opts && !is_blank_spec(opts->targets))
         return fm_fail(err, FM_ERR_ARG,

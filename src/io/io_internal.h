@@ -117,8 +117,18 @@ fm_status fm_netcdf_read(const char *path, const char *inputs, const char *targe
 fm_status fm_netcdf_read_shard(const char *path, const char *inputs, const char *targets, int shard, int n_shards,
                                fm_dataset **out, fm_error *err);
 
+/* The geometry of a SEG-Y section. Two sections pair up row for row only
+ * when both numbers agree: 10 traces of 60 samples and 12 of 50 have the
+ * same 600 rows, but row 60 is sample 0 of trace 1 in one and sample 10 of
+ * trace 1 in the other. */
+typedef struct fm_segy_shape {
+    size_t traces;
+    int samples;
+} fm_segy_shape;
 /* SEG-Y: one row per trace sample (see fm_data_read); grid index
- * trace * n_samples + sample. `targets` must be blank. */
-fm_status fm_segy_read(const char *path, const char *inputs, const char *targets, fm_dataset **out, fm_error *err);
+ * trace * n_samples + sample. `targets` must be blank. shape (may be NULL)
+ * receives the section's geometry. */
+fm_status fm_segy_read(const char *path, const char *inputs, const char *targets, fm_segy_shape *shape,
+                       fm_dataset **out, fm_error *err);
 
 #endif

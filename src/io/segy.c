@@ -309,7 +309,8 @@ static fm_status parse_items(const char *path, const char *spec, segy_item *item
     return FM_OK;
 }
 
-fm_status fm_segy_read(const char *path, const char *inputs, const char *targets, fm_dataset **out, fm_error *err)
+fm_status fm_segy_read(const char *path, const char *inputs, const char *targets, fm_segy_shape *shape,
+                       fm_dataset **out, fm_error *err)
 {
     *out = NULL;
     if (targets && strspn(targets, " \t") != strlen(targets))
@@ -408,6 +409,10 @@ fm_status fm_segy_read(const char *path, const char *inputs, const char *targets
     if (st != FM_OK) {
         fm_dataset_free(ds);
         return st;
+    }
+    if (shape) {
+        shape->traces = n_traces;
+        shape->samples = ns;
     }
     *out = ds;
     return FM_OK;

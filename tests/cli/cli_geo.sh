@@ -107,6 +107,15 @@ expect 4 "inconsistent trace lengths" -- "$fathom" train --data "$tmp/cut.sgy" -
     --out "$tmp/y.safetensors"
 printf 'not seismic' >"$tmp/tiny.sgy"
 expect 4 "not a SEG-Y file" -- "$fathom" train --data "$tmp/tiny.sgy" --target-data "$tmp/r.sgy" --out "$tmp/y.safetensors"
+# targets of another geometry with the same row count (10 x 60 = 12 x 50):
+# refused, naming both files and both geometries, by train and by eval
+expect 0 "" -- "$fathom" synth-seismic --traces 10 --samples 60 --out "$tmp/s60.sgy" --reflectivity "$tmp/r60.sgy"
+expect 0 "" -- "$fathom" synth-seismic --traces 12 --samples 50 --out "$tmp/s12.sgy" --reflectivity "$tmp/r12.sgy"
+expect 4 "s60.sgy has 10 traces x 60 samples but $tmp/r12.sgy has 12 traces x 50 samples" -- "$fathom" train \
+    --data "$tmp/s60.sgy" --target-data "$tmp/r12.sgy" --layers 8 --epochs 1 --quiet --val-split 0 \
+    --out "$tmp/y.safetensors"
+expect 4 "12 traces x 50 samples" -- "$fathom" eval --model "$tmp/seis.safetensors" --data "$tmp/s60.sgy" \
+    --inputs window:15 --target-data "$tmp/r12.sgy"
 [ -e "$tmp/y.safetensors" ] && bad "a failed command wrote a model" || ok
 
 # 40000 samples per trace: SEG-Y counts are unsigned 16-bit, more than a signed one holds

@@ -125,20 +125,32 @@ static const char *slice_axis(int ncid, const char *dim_name)
     return "";
 }
 
-/* Coordinate values of a dimension (its index without a coordinate variable). */
-static int read_coord(int ncid, const char *dim_name, size_t len, double *out)
+/* Coordinate values of dimension dimid (its index without a numeric
+ * coordinate variable on that very dimension: a variable that only shares
+ * the name, on a longer dimension, would overrun `out`), unpacked like any
+ * variable; a missing coordinate is NaN. */
+static fm_status read_coord(int ncid, int dimid, const char *dim_name, size_t len, double *out, const char *path,
+                            fm_error *err)
 {
-    int varid, ndims;
+    int varid, ndims, cv_dim;
     if (nc_inq_varid(ncid, dim_name, &varid) == NC_NOERR && nc_inq_varndims(ncid, varid, &ndims) == NC_NOERR &&
-        ndims == 1) {
-        int rc = nc_get_var_double(ncid, varid, out);
-        if (rc != NC_NOERR)
-            return rc;
-        return NC_NOERR;
+        ndims == 1 && nc_inq_vardimid(ncid, varid, &cv_dim) == NC_NOERR && cv_dim == dimid &&
+        fm_netcdf_numeric(ncid, varid)) {
+        unsigned char *ok = malloc(len);
+        if (!ok)
+            return fm_fail(err, FM_ERR_NOMEM, "out of memory for %zu coordinates", len);
+        memset(ok, 1, len);
+        size_t zero = 0;
+        fm_status st = fm_netcdf_read_values(ncid, varid, path, dim_name, &zero, &len, len, out, ok, err);
+        for (size_t i = 0; i < len && st == FM_OK; i++)
+            if (!ok[i])
+                out[i] = NAN;
+        free(ok);
+        return st;
     }
     for (size_t i = 0; i < len; i++)
         out[i] = (double)i;
-    return NC_NOERR;
+    return FM_OK;
 }
 
 void fm_grid_slice_free(fm_grid_slice *s)
@@ -168,6 +180,7 @@ fm_status fm_grid_slice_read(const char *path, const char *var, size_t slice, fm
     size_t len[NC_MAX_VAR_DIMS], start[NC_MAX_VAR_DIMS], count[NC_MAX_VAR_DIMS];
     char dim_names[NC_MAX_VAR_DIMS][NC_MAX_NAME + 1];
     double *buf = NULL;
+    unsigned char *valid = NULL;
     if (nc_inq_varid(ncid, var, &varid) != NC_NOERR) {
         char list[512] = "";
         int nvars = 0;
@@ -237,23 +250,29 @@ fm_status fm_grid_slice_read(const char *path, const char *var, size_t slice, fm
     out->lat = fm_alloc_array(len[lat_d], sizeof *out->lat);
     out->values = fm_alloc_array(cells, sizeof *out->values);
     buf = fm_alloc_array(cells, sizeof *buf);
-    if (!out->lon || !out->lat || !out->values || !buf) {
+    valid = malloc(cells);
+    if (!out->lon || !out->lat || !out->values || !buf || !valid) {
         st = fm_fail(err, FM_ERR_NOMEM, "out of memory for a %zu-cell map", cells);
         goto done;
     }
-    if ((rc = read_coord(ncid, dim_names[lon_d], len[lon_d], out->lon)) != NC_NOERR ||
-        (rc = read_coord(ncid, dim_names[lat_d], len[lat_d], out->lat)) != NC_NOERR) {
-        st = fm_fail(err, FM_ERR_FORMAT, "%s: cannot read the coordinates of %s: %s", path, var, nc_strerror(rc));
+    if ((st = read_coord(ncid, dimids[lon_d], dim_names[lon_d], len[lon_d], out->lon, path, err)) != FM_OK ||
+        (st = read_coord(ncid, dimids[lat_d], dim_names[lat_d], len[lat_d], out->lat, path, err)) != FM_OK)
         goto done;
-    }
     if (slice_d >= 0) {
         snprintf(out->slice_dim, sizeof out->slice_dim, "%s", dim_names[slice_d]);
         out->slice_value = (double)slice;
-        int cv;
+        int cv, cv_ndims, cv_dim;
+        size_t at = slice, one = 1;
         double value;
-        size_t at = slice;
-        if (nc_inq_varid(ncid, dim_names[slice_d], &cv) == NC_NOERR) {
-            if (nc_get_var1_double(ncid, cv, &at, &value) == NC_NOERR)
+        unsigned char ok = 1;
+        fm_error ignored;
+        /* the slice's coordinate, when a numeric coordinate variable of that
+         * very dimension gives one (else its index stays) */
+        if (nc_inq_varid(ncid, dim_names[slice_d], &cv) == NC_NOERR && nc_inq_varndims(ncid, cv, &cv_ndims) == NC_NOERR &&
+            cv_ndims == 1 && nc_inq_vardimid(ncid, cv, &cv_dim) == NC_NOERR && cv_dim == dimids[slice_d]) {
+            if (fm_netcdf_numeric(ncid, cv) &&
+                fm_netcdf_read_values(ncid, cv, path, dim_names[slice_d], &at, &one, 1, &value, &ok, &ignored) == FM_OK &&
+                ok)
                 out->slice_value = value;
             att_text(ncid, cv, "units", out->slice_units, sizeof out->slice_units);
         }
@@ -263,47 +282,23 @@ fm_status fm_grid_slice_read(const char *path, const char *var, size_t slice, fm
         start[d] = d == slice_d ? slice : 0;
         count[d] = d == lon_d || d == lat_d ? len[d] : 1;
     }
-    if ((rc = nc_get_vara_double(ncid, varid, start, count, buf)) != NC_NOERR) {
-        st = fm_fail(err, FM_ERR_FORMAT, "%s: cannot read %s (is the file truncated?): %s", path, var,
-                     nc_strerror(rc));
+    /* buf holds the slice's values, valid[] whether each is there */
+    memset(valid, 1, cells);
+    if ((st = fm_netcdf_read_values(ncid, varid, path, var, start, count, cells, buf, valid, err)) != FM_OK)
         goto done;
-    }
-    /* Missing values: _FillValue (netCDF's default fill for the type
-     * without one) and missing_value, compared after conversion to double
-     * as both sides went through the same conversion. */
-    double fills[9];
-    int n_fills = 0;
-    size_t alen;
-    if (nc_inq_attlen(ncid, varid, "_FillValue", &alen) == NC_NOERR && alen == 1 &&
-        nc_get_att_double(ncid, varid, "_FillValue", &fills[0]) == NC_NOERR)
-        n_fills = 1;
-    else {
-        static const double DEFAULT_FILL[] = {0, NC_FILL_BYTE, 0, NC_FILL_SHORT, NC_FILL_INT, NC_FILL_FLOAT,
-                                              NC_FILL_DOUBLE, NC_FILL_UBYTE, NC_FILL_USHORT, NC_FILL_UINT,
-                                              (double)NC_FILL_INT64, (double)NC_FILL_UINT64};
-        fills[n_fills++] = DEFAULT_FILL[type];
-    }
-    if (nc_inq_attlen(ncid, varid, "missing_value", &alen) == NC_NOERR && alen >= 1 && alen <= 8 &&
-        nc_get_att_double(ncid, varid, "missing_value", fills + n_fills) == NC_NOERR)
-        n_fills += (int)alen;
-    double scale = 1.0, offset = 0.0;
-    nc_get_att_double(ncid, varid, "scale_factor", &scale);
-    nc_get_att_double(ncid, varid, "add_offset", &offset);
     /* The slice in the file's order is [lat][lon] or [lon][lat]. */
     int lat_major = lat_d < lon_d;
     for (int i = 0; i < out->nlat; i++)
         for (int j = 0; j < out->nlon; j++) {
-            double v = buf[lat_major ? (size_t)i * out->nlon + j : (size_t)j * out->nlat + i];
-            int ok = !isnan(v);
-            for (int f = 0; f < n_fills; f++)
-                ok &= v != fills[f];
-            out->values[(size_t)i * out->nlon + j] = ok ? v * scale + offset : NAN;
+            size_t at = lat_major ? (size_t)i * out->nlon + j : (size_t)j * out->nlat + i;
+            out->values[(size_t)i * out->nlon + j] = valid[at] ? buf[at] : NAN;
         }
     att_text(ncid, varid, "units", out->units, sizeof out->units);
     att_text(ncid, varid, "long_name", out->long_name, sizeof out->long_name);
 
 done:
     free(buf);
+    free(valid);
     nc_close(ncid);
     if (st != FM_OK)
         fm_grid_slice_free(out);

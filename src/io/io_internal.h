@@ -100,6 +100,20 @@ void fm_free_names(char **names, int n);
  * otherwise; nothing stays open on failure. */
 fm_status fm_netcdf_open(const char *path, int *ncid, fm_error *err);
 
+/* The values of numeric variable varid over the hyperslab start/count (n
+ * cells) as doubles, unpacked (scale_factor, add_offset; _Unsigned integers
+ * read as unsigned); valid[i] is cleared (and left as it was otherwise) where
+ * the cell is missing: its _FillValue (netCDF's default fill without one), a
+ * missing_value, outside valid_min / valid_max / valid_range, or NaN, so that
+ * one mask gathers the cells where every variable read is valid
+ * (src/io/netcdf_values.c). FM_ERR_FORMAT for a variable that is not numeric,
+ * a packing or range attribute that is not one number (two for
+ * valid_range), or a read that fails. */
+fm_status fm_netcdf_read_values(int ncid, int varid, const char *path, const char *name, const size_t *start,
+                                const size_t *count, size_t n, double *values, unsigned char *valid, fm_error *err);
+/* 1 when variable varid holds numbers (not text or strings). */
+int fm_netcdf_numeric(int ncid, int varid);
+
 /* NetCDF: one row per valid cell of the `targets` variable(s), inputs the
  * comma-separated names of axes or variables on the same grid (see
  * fm_data_read). Every row gets its grid index and longitude. */

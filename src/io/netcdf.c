@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #define MAX_ITEMS 64
-#define MAX_FILLS 8
 
 typedef enum axis_kind { AXIS_OTHER = 0, AXIS_LON, AXIS_LAT, AXIS_DEPTH, AXIS_TIME } axis_kind;
 static const char *const AXIS_WORD[] = {"other", "lon", "lat", "depth", "time"};
@@ -29,6 +28,7 @@ typedef struct axis {
     char name[NC_MAX_NAME + 1];
     size_t len;
     int varid;       /* coordinate variable, -1 when the dimension has none */
+    int text;        /* the coordinate variable holds text (labels), not numbers */
     axis_kind kind;
     double *values;  /* len values (0, 1, 2, ... without a coordinate variable) */
 } axis;
@@ -170,79 +170,6 @@ static void describe_dims(const grid *g, char *buf, size_t size)
 
 /* ------------------------------------------------------------ reading values */
 
-/* Values of a numeric variable as double over the hyperslab start/count (n
- * cells); valid[i] is cleared (and left as it was otherwise) where the value
- * equals its _FillValue or one of its missing_values (compared in the
- * variable's own type, as netCDF writes them), or is NaN, so that one mask
- * gathers the cells where every variable read is valid without a mask per
- * variable. Without a _FillValue attribute netCDF's default fill for the type
- * marks unwritten cells. scale_factor and add_offset are applied. */
-#define READ_TYPED(ctype, getter, getatt, default_fill)                                                     \
-    do {                                                                                                    \
-        ctype *buf = fm_alloc_array(n, sizeof *buf); /* NOLINT(bugprone-macro-parentheses): ctype is a type */ \
-        if (!buf)                                                                                           \
-            return fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %s (%zu values)", path, name, n);     \
-        int get_rc = getter(ncid, varid, start, count, buf);                                                \
-        if (get_rc != NC_NOERR) {                                                                           \
-            free(buf);                                                                                      \
-            return fm_fail(err, FM_ERR_FORMAT, "%s: cannot read variable %s (is the file truncated?): %s",  \
-                           path, name, nc_strerror(get_rc));                                                \
-        }                                                                                                   \
-        ctype fills[MAX_FILLS];                                                                             \
-        int n_fills = 0;                                                                                    \
-        size_t alen;                                                                                        \
-        if (nc_inq_attlen(ncid, varid, "_FillValue", &alen) == NC_NOERR && alen == 1 &&                     \
-            getatt(ncid, varid, "_FillValue", &fills[0]) == NC_NOERR)                                       \
-            n_fills = 1;                                                                                    \
-        else                                                                                                \
-            fills[n_fills++] = (ctype)(default_fill);                                                       \
-        ctype missing[MAX_FILLS];                                                                           \
-        if (nc_inq_attlen(ncid, varid, "missing_value", &alen) == NC_NOERR && alen >= 1 && alen <= MAX_FILLS && \
-            getatt(ncid, varid, "missing_value", missing) == NC_NOERR)                                      \
-            for (size_t m = 0; m < alen && n_fills < MAX_FILLS; m++)                                        \
-                fills[n_fills++] = missing[m];                                                              \
-        for (size_t i = 0; i < n; i++) {                                                                    \
-            ctype v = buf[i];                                                                               \
-            int ok = v == v;                                                                                \
-            for (int f = 0; f < n_fills; f++)                                                               \
-                ok &= v != fills[f];                                                                        \
-            valid[i] &= (unsigned char)ok;                                                                  \
-            values[i] = (double)v;                                                                          \
-        }                                                                                                   \
-        free(buf);                                                                                          \
-    } while (0)
-
-static fm_status read_values(int ncid, int varid, const char *path, const char *name, const size_t *start,
-                             const size_t *count, size_t n, double *values, unsigned char *valid, fm_error *err)
-{
-    nc_type type;
-    int rc = nc_inq_vartype(ncid, varid, &type);
-    if (rc != NC_NOERR)
-        return nc_fail(err, path, name, rc);
-    switch (type) {
-    case NC_FLOAT: READ_TYPED(float, nc_get_vara_float, nc_get_att_float, NC_FILL_FLOAT); break;
-    case NC_DOUBLE: READ_TYPED(double, nc_get_vara_double, nc_get_att_double, NC_FILL_DOUBLE); break;
-    case NC_BYTE: READ_TYPED(signed char, nc_get_vara_schar, nc_get_att_schar, NC_FILL_BYTE); break;
-    case NC_SHORT: READ_TYPED(short, nc_get_vara_short, nc_get_att_short, NC_FILL_SHORT); break;
-    case NC_INT: READ_TYPED(int, nc_get_vara_int, nc_get_att_int, NC_FILL_INT); break;
-    case NC_UBYTE: READ_TYPED(unsigned char, nc_get_vara_uchar, nc_get_att_uchar, NC_FILL_UBYTE); break;
-    case NC_USHORT: READ_TYPED(unsigned short, nc_get_vara_ushort, nc_get_att_ushort, NC_FILL_USHORT); break;
-    case NC_UINT: READ_TYPED(unsigned int, nc_get_vara_uint, nc_get_att_uint, NC_FILL_UINT); break;
-    case NC_INT64: READ_TYPED(long long, nc_get_vara_longlong, nc_get_att_longlong, NC_FILL_INT64); break;
-    case NC_UINT64:
-        READ_TYPED(unsigned long long, nc_get_vara_ulonglong, nc_get_att_ulonglong, NC_FILL_UINT64);
-        break;
-    default: return fm_fail(err, FM_ERR_FORMAT, "%s: variable %s is not numeric", path, name);
-    }
-    double scale = 1.0, offset = 0.0;
-    int scaled = nc_get_att_double(ncid, varid, "scale_factor", &scale) == NC_NOERR;
-    scaled |= nc_get_att_double(ncid, varid, "add_offset", &offset) == NC_NOERR;
-    if (scaled)
-        for (size_t i = 0; i < n; i++)
-            values[i] = values[i] * scale + offset;
-    return FM_OK;
-}
-
 /* ------------------------------------------------------------ the grid */
 
 static void grid_close(grid *g)
@@ -294,10 +221,28 @@ static fm_status grid_axes(grid *g, int varid, const char *name, fm_error *err)
         ax->values = fm_alloc_array(ax->len, sizeof *ax->values);
         if (!ax->values)
             return fm_fail(err, FM_ERR_NOMEM, "out of memory");
-        if (ax->varid >= 0) {
-            if ((rc = nc_get_var_double(g->ncid, ax->varid, ax->values)) != NC_NOERR)
-                return fm_fail(err, FM_ERR_FORMAT, "%s: cannot read coordinate variable %s (is the file truncated?): %s",
-                               g->path, ax->name, nc_strerror(rc));
+        if (ax->varid >= 0 && !fm_netcdf_numeric(g->ncid, ax->varid)) {
+            /* Station names and other labels: the axis has no numbers to
+             * offer as an input (resolve_input says so), but it still
+             * spans the grid. */
+            ax->text = 1;
+            for (size_t i = 0; i < ax->len; i++)
+                ax->values[i] = (double)i;
+        } else if (ax->varid >= 0) {
+            /* Coordinates unpacked like any variable; a missing one is NaN */
+            unsigned char *ok = malloc(ax->len);
+            if (!ok)
+                return fm_fail(err, FM_ERR_NOMEM, "out of memory");
+            memset(ok, 1, ax->len);
+            size_t zero = 0;
+            fm_status st = fm_netcdf_read_values(g->ncid, ax->varid, g->path, ax->name, &zero, &ax->len, ax->len,
+                                                 ax->values, ok, err);
+            for (size_t i = 0; i < ax->len && st == FM_OK; i++)
+                if (!ok[i])
+                    ax->values[i] = NAN;
+            free(ok);
+            if (st != FM_OK)
+                return st;
         } else {
             for (size_t i = 0; i < ax->len; i++)
                 ax->values[i] = (double)i;
@@ -305,18 +250,13 @@ static fm_status grid_axes(grid *g, int varid, const char *name, fm_error *err)
         ax->kind = classify(g->ncid, ax);
         if (ax->kind == AXIS_LON && g->lon_axis < 0) {
             g->lon_axis = d;
+            if (ax->len >= 2 && ax->varid >= 0 && !ax->text)
+                g->drop_last_lon = fabs(ax->values[ax->len - 1] - ax->values[0] - 360.0) < 1e-6 * 360.0;
             /* Ferret's modulo axes run past 360 (20.5 .. 379.5): wrap to [0, 360). */
             for (size_t i = 0; i < ax->len; i++) {
                 double w = fmod(ax->values[i], 360.0);
                 w = w < 0 ? w + 360.0 : w;
                 ax->values[i] = w >= 360.0 ? 0.0 : w; /* -1e-300 + 360 rounds to 360 */
-            }
-            if (ax->len >= 2 && ax->varid >= 0) {
-                double first = 0, last = 0;
-                size_t at = ax->len - 1, zero = 0;
-                nc_get_var1_double(g->ncid, ax->varid, &zero, &first);
-                nc_get_var1_double(g->ncid, ax->varid, &at, &last);
-                g->drop_last_lon = fabs(last - first - 360.0) < 1e-6 * 360.0;
             }
         }
     }
@@ -430,8 +370,17 @@ static fm_status resolve_input(grid *g, const char *target, input_item *item, fm
     for (int d = 0; item->axis < 0 && kind != AXIS_OTHER && d < g->ndims; d++)
         if (g->axes[d].kind == kind)
             item->axis = d;
-    if (item->axis >= 0)
+    if (item->axis >= 0) {
+        const axis *ax = &g->axes[item->axis];
+        if (ax->text)
+            return fm_fail(err, FM_ERR_FORMAT, "%s: coordinate variable %s holds text, not numbers: it cannot be an input",
+                           g->path, ax->name);
+        for (size_t i = 0; i < ax->len; i++)
+            if (!isfinite(ax->values[i]))
+                return fm_fail(err, FM_ERR_FORMAT, "%s: coordinate %s[%zu] is missing or not a finite number", g->path,
+                               ax->name, i);
         return FM_OK;
+    }
     int varid;
     char dims[512];
     describe_dims(g, dims, sizeof dims);
@@ -588,7 +537,7 @@ fm_status fm_netcdf_read_shard(const char *path, const char *inputs, const char 
             st = fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %zu cells", path, cells);
             goto done;
         }
-        if ((st = read_values(g.ncid, target_ids[t], path, out_names[t], start, count, cells, target_values[t],
+        if ((st = fm_netcdf_read_values(g.ncid, target_ids[t], path, out_names[t], start, count, cells, target_values[t],
                               valid, err)) != FM_OK)
             goto done;
     }
@@ -600,7 +549,7 @@ fm_status fm_netcdf_read_shard(const char *path, const char *inputs, const char 
                 st = fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for %zu cells", path, cells);
                 goto done;
             }
-            if ((st = read_values(g.ncid, it->varid, path, it->name, start, count, cells, it->values, valid, err)) !=
+            if ((st = fm_netcdf_read_values(g.ncid, it->varid, path, it->name, start, count, cells, it->values, valid, err)) !=
                 FM_OK)
                 goto done;
         } else {

@@ -22,6 +22,7 @@ static void usage(FILE *out)
                  "                    .nc from NetCDF data: the same grid with VAR_prediction and\n"
                  "                    VAR_residual (prediction - truth), fill values elsewhere;\n"
                  "                    .sgy from SEG-Y data: predicted traces of the same geometry\n"
+                 "                    under the input's headers (IEEE float)\n"
                  "  --skip-bad-rows   skip rows with missing values instead of failing (they get no prediction)\n"
                  "  --threads N       BLAS threads\n"
                  "  --help            this text\n"
@@ -37,7 +38,8 @@ static int ends_with(const char *s, const char *suffix)
 }
 
 /* Predictions of a SEG-Y input as traces of the same geometry (first output;
- * samples without a row are 0). */
+ * samples without a row are 0), each under its input trace's header, so that
+ * coordinates, line numbers and scalars stay with the trace they describe. */
 static fm_status write_segy(const char *data_path, const char *out_path, const fm_dataset *data, const float *pred,
                             int n_out, fm_error *err)
 {
@@ -50,9 +52,10 @@ static fm_status write_segy(const char *data_path, const char *out_path, const f
         return FM_ERR_NOMEM;
     }
     fm_status st = fm_segy_read_traces(file, &traces, &n_traces, &n_samples, &interval, err);
-    free(file);
-    if (st != FM_OK)
+    if (st != FM_OK) {
+        free(file);
         return st;
+    }
     size_t cells = n_traces * (size_t)n_samples;
     memset(traces, 0, cells * sizeof *traces);
     for (size_t r = 0; r < data->rows && st == FM_OK; r++) {
@@ -62,7 +65,8 @@ static fm_status write_segy(const char *data_path, const char *out_path, const f
             traces[data->grid_index[r]] = pred[r * (size_t)n_out];
     }
     if (st == FM_OK)
-        st = fm_segy_write_traces(out_path, traces, n_traces, n_samples, interval, err);
+        st = fm_segy_write_like(file, out_path, traces, n_traces, n_samples, err);
+    free(file);
     free(traces);
     return st;
 }

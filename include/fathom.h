@@ -1152,6 +1152,16 @@ fm_status fm_segy_read_traces(const char *path, float **traces, size_t *n_traces
  * headers carry the trace number, CDP (1-based), sample count and interval. */
 fm_status fm_segy_write_traces(const char *path, const float *traces, size_t n_traces, int n_samples,
                                int interval_us, fm_error *err);
+/* Write traces as IEEE float32 SEG-Y (format 5), atomically, with the headers
+ * of the section in template_path: its textual, binary and extended textual
+ * headers and each trace's 240-byte header are copied byte for byte
+ * (coordinates, inline/crossline, scalars, sample count and interval stay
+ * the template's); only the binary header's sample format becomes 5, and a
+ * revision code below 1 becomes 1 when the format changes (format 5 came with
+ * rev. 1). The template must hold n_traces traces of n_samples samples
+ * (FM_ERR_ARG otherwise, naming both geometries). */
+fm_status fm_segy_write_like(const char *template_path, const char *path, const float *traces, size_t n_traces,
+                             int n_samples, fm_error *err);
 
 #ifdef __cplusplus
 }

@@ -386,6 +386,9 @@ static void test_data_and_files_refuse_null(void **state)
     ASSERT_REFUSED(fm_segy_read_traces, fm_segy_read_traces(segy, &data, &n_traces, NULL, &interval, &err));
     ASSERT_REFUSED(fm_segy_write_traces, fm_segy_write_traces(NULL, f.x, 3, ROWS, 4000, &err));
     ASSERT_REFUSED(fm_segy_write_traces, fm_segy_write_traces(out_path, NULL, 3, ROWS, 4000, &err));
+    ASSERT_REFUSED(fm_segy_write_like, fm_segy_write_like(NULL, out_path, f.x, 3, ROWS, &err));
+    ASSERT_REFUSED(fm_segy_write_like, fm_segy_write_like(segy, NULL, f.x, 3, ROWS, &err));
+    ASSERT_REFUSED(fm_segy_write_like, fm_segy_write_like(segy, out_path, NULL, 3, ROWS, &err));
     assert_null(ds);
     assert_null(data);
     assert_null(s);

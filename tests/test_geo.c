@@ -649,6 +649,138 @@ static void test_segy_large_sample_count_and_interval(void **state)
     free(traces);
 }
 
+/* Big-endian 2- and 4-byte fields at a 1-based SEG-Y byte position, as the
+ * standard numbers them. */
+static void put_be16(char *file, int pos, int value)
+{
+    file[pos - 1] = (char)((value >> 8) & 0xFF);
+    file[pos] = (char)(value & 0xFF);
+}
+
+static void put_be32(char *file, int pos, int32_t value)
+{
+    uint32_t u = (uint32_t)value;
+    for (int i = 0; i < 4; i++)
+        file[pos - 1 + i] = (char)((u >> (24 - 8 * i)) & 0xFF);
+}
+
+static int get_be16(const char *file, int pos)
+{
+    return (int16_t)(((unsigned char)file[pos - 1] << 8) | (unsigned char)file[pos]);
+}
+
+static int32_t get_be32(const char *file, int pos)
+{
+    uint32_t u = 0;
+    for (int i = 0; i < 4; i++)
+        u = (u << 8) | (unsigned char)file[pos - 1 + i];
+    return (int32_t)u;
+}
+
+/* A section as a survey's file would have it: written by fathom, then given
+ * an EBCDIC textual header line, a job and line number, IBM float samples
+ * (format 1) in a rev. 0 file, and per trace CDP coordinates with scalar
+ * -100, inline, crossline and a trace identification code. */
+static char *survey_section(const char *path, const float *traces, int n_traces, int n_samples, size_t *size)
+{
+    fm_error err = {0};
+    FM_ASSERT_OK(fm_segy_write_traces(path, traces, (size_t)n_traces, n_samples, 2000, &err), &err);
+    char *bytes = fm_test_read_file(path, size);
+    static const unsigned char ebcdic_c1[] = {0xC3, 0x40, 0xF1, 0x40, 0xE2, 0xE4, 0xD9, 0xE5, 0xC5, 0xE8}; /* "C 1 SURVEY" */
+    memcpy(bytes, ebcdic_c1, sizeof ebcdic_c1);
+    put_be32(bytes, 3201, 77);   /* job identification number */
+    put_be32(bytes, 3205, 4242); /* line number */
+    put_be16(bytes, 3225, 1);    /* IBM float */
+    put_be16(bytes, 3501, 0);    /* SEG-Y rev. 0 */
+    const int trace_bytes = 240 + 4 * n_samples;
+    for (int t = 0; t < n_traces; t++) {
+        char *tr = bytes + 3600 + (size_t)t * (size_t)trace_bytes;
+        put_be16(tr, 29, 1);                     /* trace identification: seismic data */
+        put_be16(tr, 71, -100);                  /* coordinate scalar: divide by 100 */
+        put_be32(tr, 181, 50000000 + 2500 * t);  /* CDP X, cm */
+        put_be32(tr, 185, 700000000);            /* CDP Y, cm */
+        put_be32(tr, 189, 1000 + t);             /* inline */
+        put_be32(tr, 193, 2000);                 /* crossline */
+        float samples[64];
+        assert_true(n_samples <= 64);
+        memcpy(samples, traces + (size_t)t * (size_t)n_samples, (size_t)n_samples * sizeof *samples);
+        segy_from_native(SEGY_IBM_FLOAT_4_BYTE, n_samples, samples);
+        memcpy(tr + 240, samples, (size_t)n_samples * sizeof *samples);
+    }
+    fm_test_write_file(path, bytes, *size);
+    return bytes;
+}
+
+/* Predictions written over a survey's section keep its headers: the textual
+ * header as it was (EBCDIC), the binary header but for the sample format
+ * (now IEEE, 5) and the revision (format 5 is rev. 1), and every trace's 240
+ * bytes, coordinates and line numbers included. */
+static void test_segy_write_like_keeps_the_headers(void **state)
+{
+    (void)state;
+    enum { TRACES = 3, SAMPLES = 5 };
+    float traces[TRACES * SAMPLES], pred[TRACES * SAMPLES];
+    for (int i = 0; i < TRACES * SAMPLES; i++) {
+        traces[i] = (float)i * 0.5f - 2.0f; /* exact in IBM float */
+        pred[i] = (float)i * 0.125f + 1.0f;
+    }
+    char survey[512], out[512];
+    snprintf(survey, sizeof survey, "%s", fm_test_tmp_path("survey.sgy"));
+    snprintf(out, sizeof out, "%s", fm_test_tmp_path("survey_pred.sgy"));
+    size_t size, out_size;
+    char *in = survey_section(survey, traces, TRACES, SAMPLES, &size);
+    fm_error err = {0};
+    float *back = NULL;
+    size_t n;
+    int ns, dt;
+    FM_ASSERT_OK(fm_segy_read_traces(survey, &back, &n, &ns, &dt, &err), &err); /* the IBM input reads */
+    assert_memory_equal(back, traces, sizeof traces);
+    free(back);
+
+    FM_ASSERT_OK(fm_segy_write_like(survey, out, pred, TRACES, SAMPLES, &err), &err);
+    char *got = fm_test_read_file(out, &out_size);
+    assert_int_equal(out_size, size);
+    assert_memory_equal(got, in, 3200);
+    assert_int_equal(get_be16(got, 3225), 5);
+    assert_int_equal(get_be16(got, 3501), 0x0100);
+    put_be16(got, 3225, 1); /* the two fields that must change, put back: */
+    put_be16(got, 3501, 0); /* the rest of the binary header is the input's */
+    assert_memory_equal(got + 3200, in + 3200, 400);
+    const int trace_bytes = 240 + 4 * SAMPLES;
+    for (int t = 0; t < TRACES; t++) {
+        const char *tr = got + 3600 + (size_t)t * (size_t)trace_bytes;
+        assert_memory_equal(tr, in + 3600 + (size_t)t * (size_t)trace_bytes, 240);
+        assert_int_equal(get_be32(tr, 181), 50000000 + 2500 * t);
+        assert_int_equal(get_be32(tr, 189), 1000 + t);
+        assert_int_equal(get_be16(tr, 71), -100);
+    }
+    free(got);
+    FM_ASSERT_OK(fm_segy_read_traces(out, &back, &n, &ns, &dt, &err), &err);
+    assert_int_equal(n, TRACES);
+    assert_int_equal(ns, SAMPLES);
+    assert_int_equal(dt, 2000);
+    assert_memory_equal(back, pred, sizeof pred);
+    free(back);
+
+    /* another geometry would put headers on the wrong traces: refused, and
+     * nothing is written */
+    char other[512];
+    snprintf(other, sizeof other, "%s", fm_test_tmp_path("survey_other.sgy"));
+    remove(other);
+    FM_ASSERT_FAILS(fm_segy_write_like(survey, other, pred, TRACES - 1, SAMPLES, &err), &err, FM_ERR_ARG,
+                    "2 traces x 5 samples");
+    assert_true(fm_test_contains(err.message, "3 traces x 5 samples"));
+    FM_ASSERT_FAILS(fm_segy_write_like(survey, other, pred, 1, TRACES * SAMPLES, &err), &err, FM_ERR_ARG,
+                    "1 traces x 15 samples");
+    assert_false(fm_test_file_exists(other));
+    const char *tiny = fm_test_tmp_path("survey_tiny.sgy");
+    fm_test_write_text(tiny, "not seismic");
+    FM_ASSERT_FAILS(fm_segy_write_like(tiny, other, pred, TRACES, SAMPLES, &err), &err, FM_ERR_FORMAT,
+                    "not a SEG-Y file");
+    assert_false(fm_test_file_exists(other));
+    free(in);
+}
+
 /* --target-data pairs rows by their place in the file, so two sections must
  * agree in traces and samples, not only in their product: 10 traces of 60
  * samples against 12 of 50 (600 rows each) would pair different samples. */
@@ -1191,6 +1323,7 @@ int main(void)
         cmocka_unit_test(test_segy_round_trip_and_windows),
         cmocka_unit_test(test_segy_large_sample_count_and_interval),
         cmocka_unit_test(test_segy_targets_need_the_same_geometry),
+        cmocka_unit_test(test_segy_write_like_keeps_the_headers),
         cmocka_unit_test(test_sine_activation_and_siren_init),
         cmocka_unit_test(test_netcdf_shards_are_grid_blocks),
         cmocka_unit_test(test_netcdf_empty_grid_block_fails),

@@ -158,15 +158,21 @@ done:
     return st;
 }
 
-fm_status fm_segy_write_traces(const char *path, const float *traces, size_t n_traces, int n_samples,
-                               int interval_us, fm_error *err)
+/* Where a written section's headers come from: fathom's own (fp NULL) or a
+ * template section's, byte for byte. */
+typedef struct header_source {
+    segy_file *fp; /* the template, open for reading, or NULL */
+    const char *path;
+    char *head; /* its first trace0 bytes: textual, binary and extended textual headers */
+    long trace0;
+    int trsize;
+} header_source;
+
+/* Write traces as IEEE float32 SEG-Y to a temporary file renamed into place,
+ * with fathom's headers or those of `like`. */
+static fm_status write_section(const char *path, const float *traces, size_t n_traces, int n_samples,
+                               int interval_us, const header_source *like, fm_error *err)
 {
-    if (!path || !traces)
-        return fm_fail(err, FM_ERR_ARG, "fm_segy_write_traces: path and traces must not be NULL");
-    if (n_traces == 0 || n_samples <= 0 || n_samples > 65535 || n_traces > 2147483647u ||
-        interval_us <= 0 || interval_us > 65535)
-        return fm_fail(err, FM_ERR_ARG, "%s: SEG-Y needs 1..65535 samples per trace and an interval of 1..65535 us",
-                       path);
     fm_status checked = fm_output_check(path, err);
     if (checked != FM_OK)
         return checked;
@@ -180,37 +186,62 @@ fm_status fm_segy_write_traces(const char *path, const float *traces, size_t n_t
     }
     snprintf(tmp, tmp_len, "%s.tmp.%ld", path, (long)getpid());
     fm_status st = FM_OK;
-    segy_file *fp = segy_open(tmp, "w+b");
+    segy_file *fp = NULL;
+    int rc = SEGY_OK;
+    long trace0 = SEGY_TEXT_HEADER_SIZE + SEGY_BINARY_HEADER_SIZE;
+    if (like) {
+        /* segyio writes textual headers only from ASCII (converting to
+         * EBCDIC), which would not give back the template's bytes: they are
+         * written as they are, and segyio then adds the traces. */
+        trace0 = like->trace0;
+        FILE *f = fopen(tmp, "wb");
+        int written = f && fwrite(like->head, 1, (size_t)trace0, f) == (size_t)trace0;
+        if (f && fclose(f) != 0)
+            written = 0;
+        fp = written ? segy_open(tmp, "r+b") : NULL;
+    } else {
+        fp = segy_open(tmp, "w+b");
+    }
     if (!fp) {
         st = fm_fail(err, FM_ERR_IO, "cannot create %s: %s", path, strerror(errno));
+        remove(tmp);
         goto done;
     }
     segy_set_format(fp, SEGY_IEEE_FLOAT_4_BYTE);
-    char text[SEGY_TEXT_HEADER_SIZE + 1];
-    memset(text, ' ', SEGY_TEXT_HEADER_SIZE);
-    text[SEGY_TEXT_HEADER_SIZE] = '\0';
-    const char *lines[] = {"C 1 SEG-Y REV1 WRITTEN BY FATHOM", "C 2 IEEE FLOAT32 SAMPLES (FORMAT 5)"};
-    for (int i = 0; i < 2; i++)
-        memcpy(text + 80 * i, lines[i], strlen(lines[i]));
-    char bin[SEGY_BINARY_HEADER_SIZE];
-    memset(bin, 0, sizeof bin);
-    segy_set_bfield(bin, SEGY_BIN_INTERVAL, interval_us);
-    segy_set_bfield(bin, SEGY_BIN_SAMPLES, n_samples);
-    segy_set_bfield(bin, SEGY_BIN_FORMAT, SEGY_IEEE_FLOAT_4_BYTE);
-    segy_set_bfield(bin, SEGY_BIN_SEGY_REVISION, 0x0100);
-    int rc = segy_write_textheader(fp, 0, text);
-    if (rc == SEGY_OK)
-        rc = segy_write_binheader(fp, bin);
-    const long trace0 = SEGY_TEXT_HEADER_SIZE + SEGY_BINARY_HEADER_SIZE;
+    if (!like) {
+        char text[SEGY_TEXT_HEADER_SIZE + 1];
+        memset(text, ' ', SEGY_TEXT_HEADER_SIZE);
+        text[SEGY_TEXT_HEADER_SIZE] = '\0';
+        const char *lines[] = {"C 1 SEG-Y REV1 WRITTEN BY FATHOM", "C 2 IEEE FLOAT32 SAMPLES (FORMAT 5)"};
+        for (int i = 0; i < 2; i++)
+            memcpy(text + 80 * i, lines[i], strlen(lines[i]));
+        char bin[SEGY_BINARY_HEADER_SIZE];
+        memset(bin, 0, sizeof bin);
+        segy_set_bfield(bin, SEGY_BIN_INTERVAL, interval_us);
+        segy_set_bfield(bin, SEGY_BIN_SAMPLES, n_samples);
+        segy_set_bfield(bin, SEGY_BIN_FORMAT, SEGY_IEEE_FLOAT_4_BYTE);
+        segy_set_bfield(bin, SEGY_BIN_SEGY_REVISION, 0x0100);
+        rc = segy_write_textheader(fp, 0, text);
+        if (rc == SEGY_OK)
+            rc = segy_write_binheader(fp, bin);
+    }
     const int trsize = segy_trsize(SEGY_IEEE_FLOAT_4_BYTE, n_samples);
+    size_t bad_template_trace = n_traces;
     for (size_t t = 0; rc == SEGY_OK && t < n_traces; t++) {
         char header[SEGY_TRACE_HEADER_SIZE];
-        memset(header, 0, sizeof header);
-        segy_set_field(header, SEGY_TR_SEQ_LINE, (int32_t)t + 1);
-        segy_set_field(header, SEGY_TR_SEQ_FILE, (int32_t)t + 1);
-        segy_set_field(header, SEGY_TR_ENSEMBLE, (int32_t)t + 1);
-        segy_set_field(header, SEGY_TR_SAMPLE_COUNT, n_samples);
-        segy_set_field(header, SEGY_TR_SAMPLE_INTER, interval_us);
+        if (like) {
+            if ((rc = segy_traceheader(like->fp, (int)t, header, like->trace0, like->trsize)) != SEGY_OK) {
+                bad_template_trace = t;
+                break;
+            }
+        } else {
+            memset(header, 0, sizeof header);
+            segy_set_field(header, SEGY_TR_SEQ_LINE, (int32_t)t + 1);
+            segy_set_field(header, SEGY_TR_SEQ_FILE, (int32_t)t + 1);
+            segy_set_field(header, SEGY_TR_ENSEMBLE, (int32_t)t + 1);
+            segy_set_field(header, SEGY_TR_SAMPLE_COUNT, n_samples);
+            segy_set_field(header, SEGY_TR_SAMPLE_INTER, interval_us);
+        }
         rc = segy_write_traceheader(fp, (int)t, header, trace0, trsize);
         if (rc != SEGY_OK)
             break;
@@ -224,7 +255,11 @@ fm_status fm_segy_write_traces(const char *path, const float *traces, size_t n_t
     if (rc == SEGY_OK)
         rc = close_rc;
     if (rc != SEGY_OK) {
-        st = fm_fail(err, FM_ERR_IO, "cannot write %s: %s", path, segy_error_text(rc));
+        if (bad_template_trace < n_traces)
+            st = fm_fail(err, FM_ERR_FORMAT, "%s: trace %zu: header: %s", like->path, bad_template_trace,
+                         segy_error_text(rc));
+        else
+            st = fm_fail(err, FM_ERR_IO, "cannot write %s: %s", path, segy_error_text(rc));
         remove(tmp);
         goto done;
     }
@@ -238,6 +273,86 @@ fm_status fm_segy_write_traces(const char *path, const float *traces, size_t n_t
 done:
     free(tmp);
     free(buf);
+    return st;
+}
+
+fm_status fm_segy_write_traces(const char *path, const float *traces, size_t n_traces, int n_samples,
+                               int interval_us, fm_error *err)
+{
+    if (!path || !traces)
+        return fm_fail(err, FM_ERR_ARG, "fm_segy_write_traces: path and traces must not be NULL");
+    if (n_traces == 0 || n_samples <= 0 || n_samples > 65535 || n_traces > 2147483647u ||
+        interval_us <= 0 || interval_us > 65535)
+        return fm_fail(err, FM_ERR_ARG, "%s: SEG-Y needs 1..65535 samples per trace and an interval of 1..65535 us",
+                       path);
+    return write_section(path, traces, n_traces, n_samples, interval_us, NULL, err);
+}
+
+fm_status fm_segy_write_like(const char *template_path, const char *path, const float *traces, size_t n_traces,
+                             int n_samples, fm_error *err)
+{
+    if (!template_path || !path || !traces)
+        return fm_fail(err, FM_ERR_ARG, "fm_segy_write_like: template_path, path and traces must not be NULL");
+    if (n_traces == 0 || n_samples <= 0)
+        return fm_fail(err, FM_ERR_ARG, "%s: SEG-Y needs at least one trace of at least one sample", path);
+    struct stat sb;
+    if (stat(template_path, &sb) != 0)
+        return fm_fail(err, FM_ERR_IO, "cannot open %s: %s", template_path, strerror(errno));
+    if (sb.st_size < SEGY_TEXT_HEADER_SIZE + SEGY_BINARY_HEADER_SIZE)
+        return fm_fail(err, FM_ERR_FORMAT, "%s: not a SEG-Y file: %lld bytes, shorter than the 3600 bytes of its headers",
+                       template_path, (long long)sb.st_size);
+    header_source like = {segy_open(template_path, "rb"), template_path, NULL, 0, 0};
+    if (!like.fp)
+        return fm_fail(err, FM_ERR_IO, "cannot open %s: %s", template_path, strerror(errno));
+    char bin[SEGY_BINARY_HEADER_SIZE];
+    fm_status st = FM_OK;
+    FILE *f = NULL;
+    int rc = segy_binheader(like.fp, bin), count = 0;
+    if (rc != SEGY_OK) {
+        st = fm_fail(err, FM_ERR_FORMAT, "%s: cannot read the binary header: %s", template_path, segy_error_text(rc));
+        goto done;
+    }
+    int format = segy_format(bin), samples = binary_samples(bin);
+    like.trace0 = segy_trace0(bin);
+    like.trsize = samples > 0 ? segy_trsize(format, samples) : -1;
+    if (like.trace0 < SEGY_TEXT_HEADER_SIZE + SEGY_BINARY_HEADER_SIZE || like.trsize <= 0 ||
+        segy_traces(like.fp, &count, like.trace0, like.trsize) != SEGY_OK) {
+        st = fm_fail(err, FM_ERR_FORMAT, "%s: not a SEG-Y section whose headers can be copied (format code %d, %d samples)",
+                     template_path, format, samples);
+        goto done;
+    }
+    /* Each trace header describes the trace written in its place: another
+     * geometry would give traces the wrong headers. */
+    if ((size_t)count != n_traces || samples != n_samples) {
+        st = fm_fail(err, FM_ERR_ARG, "%s: %zu traces x %d samples do not fit the headers of %s, %d traces x %d samples",
+                     path, n_traces, n_samples, template_path, count, samples);
+        goto done;
+    }
+    if (!(like.head = malloc((size_t)like.trace0))) {
+        st = fm_fail(err, FM_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    f = fopen(template_path, "rb");
+    if (!f || fread(like.head, 1, (size_t)like.trace0, f) != (size_t)like.trace0) {
+        st = fm_fail(err, FM_ERR_IO, "cannot read the headers of %s", template_path);
+        goto done;
+    }
+    /* The samples are IEEE floats now, whatever the template held; format 5
+     * came with SEG-Y rev. 1, so an older revision code would misdescribe
+     * them. Everything else (sample count and interval included) is the
+     * template's. */
+    char *out_bin = like.head + SEGY_TEXT_HEADER_SIZE;
+    int32_t revision = 0;
+    segy_get_bfield(out_bin, SEGY_BIN_SEGY_REVISION, &revision);
+    if (format != SEGY_IEEE_FLOAT_4_BYTE && unsigned_field(revision) < 0x0100)
+        segy_set_bfield(out_bin, SEGY_BIN_SEGY_REVISION, 0x0100);
+    segy_set_bfield(out_bin, SEGY_BIN_FORMAT, SEGY_IEEE_FLOAT_4_BYTE);
+    st = write_section(path, traces, n_traces, n_samples, 0, &like, err);
+done:
+    if (f)
+        fclose(f);
+    free(like.head);
+    segy_close(like.fp);
     return st;
 }
 

@@ -102,6 +102,29 @@ expect 0 "wrote 2000 predictions" -- "$fathom" predict --model "$tmp/seis.safete
     --inputs window:15 --out "$tmp/pred.sgy"
 size=$(wc -c <"$tmp/pred.sgy")
 [ "$size" -eq $((3600 + 20 * (240 + 400))) ] && ok || bad "predicted SEG-Y has $size bytes"
+# The prediction's traces keep their input headers: a survey's coordinates
+# (cdp_x 500000.00 m with scalar -100), inlines and textual header survive.
+cp "$tmp/s.sgy" "$tmp/survey.sgy"
+poke() { printf "$2" | dd of="$tmp/survey.sgy" bs=1 seek="$1" conv=notrunc status=none; }
+poke 160 'C 3 SURVEY LINE 42'
+for t in 0 7 19; do
+    at=$((3600 + t * 640))
+    poke $((at + 70)) '\377\234'                              # bytes 71-72, scalco -100
+    poke $((at + 180)) '\002\372\360\200'                     # bytes 181-184, cdp_x 50000000
+    poke $((at + 188)) "\\000\\000\\003\\$(printf %o $((232 + t)))" # bytes 189-192, iline 1000 + t
+done
+expect 0 "wrote 2000 predictions" -- "$fathom" predict --model "$tmp/seis.safetensors" --data "$tmp/survey.sgy" \
+    --inputs window:15 --out "$tmp/survey_pred.sgy"
+cmp -s <(head -c 3200 "$tmp/survey.sgy") <(head -c 3200 "$tmp/survey_pred.sgy") && ok \
+    || bad "the prediction lost the input's textual header"
+for t in 0 7 19; do
+    at=$((3600 + t * 640))
+    cmp -s <(tail -c +$((at + 1)) "$tmp/survey.sgy" | head -c 240) \
+        <(tail -c +$((at + 1)) "$tmp/survey_pred.sgy" | head -c 240) && ok \
+        || bad "trace $t of the prediction lost its header: $(od -An -tx1 -j $((at + 180)) -N 12 "$tmp/survey_pred.sgy")"
+done
+[ "$(od -An -tx1 -j $((3600 + 7 * 640 + 188)) -N 4 "$tmp/survey_pred.sgy" | tr -d ' ')" = 000003ef ] && ok \
+    || bad "trace 7 of the prediction should keep iline 1007"
 head -c $((3600 + 20 * 640 - 7)) "$tmp/s.sgy" >"$tmp/cut.sgy"
 expect 4 "inconsistent trace lengths" -- "$fathom" train --data "$tmp/cut.sgy" --target-data "$tmp/r.sgy" \
     --out "$tmp/y.safetensors"

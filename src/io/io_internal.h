@@ -114,6 +114,15 @@ fm_status fm_netcdf_read_values(int ncid, int varid, const char *path, const cha
 /* 1 when variable varid holds numbers (not text or strings). */
 int fm_netcdf_numeric(int ncid, int varid);
 
+/* Time values in `units` ("UNIT since Y-M-D [h:m:s]", UNIT days, hours,
+ * minutes or seconds) of a CF calendar ("" or NULL: standard) replaced by
+ * their month of the year in [0, 12): 0 at the start of January, 0.5 in the
+ * middle of it (src/io/calendar.c). Non-finite values stay. FM_ERR_FORMAT
+ * naming `where` for other units or calendars, an impossible reference date,
+ * or a time beyond 100,000 years from it. */
+fm_status fm_time_to_month(const char *units, const char *calendar_name, double *values, size_t n, const char *where,
+                           fm_error *err);
+
 /* NetCDF: one row per valid cell of the `targets` variable(s), inputs the
  * comma-separated names of axes or variables on the same grid (see
  * fm_data_read). Every row gets its grid index and longitude. */

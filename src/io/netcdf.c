@@ -263,39 +263,18 @@ static fm_status grid_axes(grid *g, int varid, const char *name, fm_error *err)
     return FM_OK;
 }
 
-/* Month of the year in [0, 12) from a time value with units "UNIT since
- * Y-M-D ...": elapsed days over the mean month of 365.2425 / 12 days, plus
- * the reference date's month and day. */
+/* Month of the year in [0, 12) of each time value, in the axis's calendar
+ * (fm_time_to_month). */
 static fm_status time_to_month(const grid *g, const axis *ax, double *values, fm_error *err)
 {
-    char units[256];
+    char units[256], calendar[64], where[NC_MAX_NAME + 600];
+    if (ax->varid < 0)
+        return fm_fail(err, FM_ERR_FORMAT, "%s: time axis %s has no coordinate variable to take months from", g->path,
+                       ax->name);
     att_text(g->ncid, ax->varid, "units", units, sizeof units, 1);
-    const char *since = strstr(units, " since ");
-    double unit_days = 0;
-    if (since) {
-        size_t n = (size_t)(since - units);
-        if (!strncmp(units, "day", 3))
-            unit_days = 1;
-        else if (!strncmp(units, "hour", 4))
-            unit_days = 1.0 / 24;
-        else if (!strncmp(units, "minute", 6))
-            unit_days = 1.0 / 1440;
-        else if (!strncmp(units, "second", 6))
-            unit_days = 1.0 / 86400;
-        (void)n;
-    }
-    int year = 0, month = 1, day = 1;
-    if (!unit_days || sscanf(since + 7, "%d-%d-%d", &year, &month, &day) < 2)
-        return fm_fail(err, FM_ERR_FORMAT, "%s: time axis %s has units \"%s\"; \"month\" needs \"UNIT since Y-M-D\"",
-                       g->path, ax->name, units);
-    const double month_days = 365.2425 / 12.0;
-    for (size_t i = 0; i < ax->len; i++) {
-        double m = (month - 1) + (day - 1) / month_days + values[i] * unit_days / month_days;
-        m = fmod(m, 12.0);
-        m = m < 0 ? m + 12.0 : m;
-        values[i] = m >= 12.0 ? 0.0 : m; /* [0, 12): -1e-300 + 12 rounds to 12 */
-    }
-    return FM_OK;
+    att_text(g->ncid, ax->varid, "calendar", calendar, sizeof calendar, 1);
+    snprintf(where, sizeof where, "%s: time axis %s", g->path, ax->name);
+    return fm_time_to_month(units, calendar, values, ax->len, where, err);
 }
 
 typedef struct input_item {

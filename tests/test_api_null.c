@@ -237,6 +237,8 @@ static void test_networks_and_training_refuse_null(void **state)
                    fm_evaluate_collective(f.net, NULL, f.ds, &TWO, &loss_value, &metric, &err));
     ASSERT_REFUSED(fm_evaluate_collective,
                    fm_evaluate_collective(NULL, &f.loss, f.ds, NULL, &loss_value, &metric, &err));
+    ASSERT_REFUSED(fm_evaluate_collective,
+                   fm_evaluate_collective(f.net, &f.loss, NULL, NULL, &loss_value, &metric, &err));
     ASSERT_REFUSED(fm_collective_rows, fm_collective_rows(&TWO, ROWS, NULL, &total, &err));
     ASSERT_REFUSED(fm_collective_rows, fm_collective_rows(&TWO, ROWS, &offset, NULL, &err));
     ASSERT_REFUSED(fm_lr_range_test,

@@ -136,18 +136,18 @@ static void test_long_classic_names_are_refused(void **state)
 {
     (void)state;
     char *name = long_name(NC_MAX_NAME + 1, 'n'), *huge = long_name(770, 'h');
-    assert_refused(write_classic("long_dim.nc", name, "title", "temp"), "a name of 257 bytes at byte 16");
-    assert_refused(write_classic("long_att.nc", "x", name, "temp"), "a name of 257 bytes at byte 36");
-    assert_refused(write_classic("long_var.nc", "x", "title", huge), "a name of 770 bytes at byte 68");
+    assert_refused(write_classic("long_dim.nc", name, "title", "temp"), "a dimension name of 257 bytes at byte 16");
+    assert_refused(write_classic("long_att.nc", "x", name, "temp"), "an attribute name of 257 bytes at byte 36");
+    assert_refused(write_classic("long_var.nc", "x", "title", huge), "a variable name of 770 bytes at byte 68");
     /* through the readers: the data reader and the report's map reader */
     const char *path = write_classic("long_var_read.nc", "x", "title", huge);
     fm_error err;
     fm_dataset *ds = NULL;
     const fm_read_options opts = {"x", "temp", 0};
-    FM_ASSERT_FAILS(fm_data_read(path, NULL, &opts, &ds, &err), &err, FM_ERR_FORMAT, "a name of 770 bytes");
+    FM_ASSERT_FAILS(fm_data_read(path, NULL, &opts, &ds, &err), &err, FM_ERR_FORMAT, "a variable name of 770 bytes");
     assert_null(ds);
     fm_grid_slice slice;
-    FM_ASSERT_FAILS(fm_grid_slice_read(path, "temp", 0, &slice, &err), &err, FM_ERR_FORMAT, "a name of 770 bytes");
+    FM_ASSERT_FAILS(fm_grid_slice_read(path, "temp", 0, &slice, &err), &err, FM_ERR_FORMAT, "a variable name of 770 bytes");
     free(name);
     free(huge);
 }

@@ -408,6 +408,13 @@ static void test_report_maps(void **state)
     maps.path = fm_test_tmp_path("missing.nc");
     FM_ASSERT_FAILS(fm_report_write_maps(log, html_path, &maps, &err), &err, FM_ERR_IO, "missing.nc");
     assert_null(fopen(html_path, "rb"));
+    /* a name longer than NetCDF allows, refused when the prediction variable
+     * is looked for (the fuzz input that overflowed netCDF-C's copy) */
+    maps.path = FATHOM_TEST_DATA_DIR "/../fuzz/regressions/netcdf/long-name.nc";
+    FM_ASSERT_FAILS(fm_report_write_maps(log, html_path, &maps, &err), &err, FM_ERR_FORMAT,
+                    "--map: " FATHOM_TEST_DATA_DIR "/../fuzz/regressions/netcdf/long-name.nc: NetCDF header: a "
+                    "dimension name of 770 bytes");
+    assert_null(fopen(html_path, "rb"));
 }
 
 /* A 1-degree global grid (360 x 180, noisy residuals) stays small, and a

@@ -122,8 +122,10 @@ typedef struct classic_walk {
     int wide;   /* bytes of a count or length: 4, or 8 in CDF-5 */
     int cdf5;
     int bad;
-    /* the first name longer than NC_MAX_NAME: its length and where it starts */
+    /* the first name longer than NC_MAX_NAME: its length, where it starts
+     * and whose it is ("a dimension", "an attribute", "a variable") */
     unsigned long long long_name, long_name_at;
+    const char *long_name_of;
 } classic_walk;
 
 static unsigned long long walk_left(const classic_walk *w) { return w->size - w->pos; }
@@ -161,24 +163,25 @@ static void walk_skip(classic_walk *w, unsigned long long n)
  * from a classic header without complaint and then copies them whole into the
  * caller's NC_MAX_NAME + 1 bytes in nc_inq_dim, nc_inq_var and nc_inq_attname
  * (a stack overflow in every program that reads names the documented way). */
-static unsigned long long walk_name_length(classic_walk *w)
+static unsigned long long walk_name_length(classic_walk *w, const char *of)
 {
     unsigned long long at = w->pos, len = walk_number(w, w->wide);
     if (!w->bad && len > NC_MAX_NAME) {
         w->long_name = len;
         w->long_name_at = at;
+        w->long_name_of = of;
         w->bad = 1;
     }
     return len;
 }
 
-static void walk_name(classic_walk *w) { walk_skip(w, walk_name_length(w)); }
+static void walk_name(classic_walk *w, const char *of) { walk_skip(w, walk_name_length(w, of)); }
 
 /* A name into buf (cut to fit, NUL-terminated), then past its padding. */
 static void walk_text(classic_walk *w, char *buf, size_t size)
 {
     buf[0] = '\0';
-    unsigned long long len = walk_name_length(w);
+    unsigned long long len = walk_name_length(w, "a variable");
     if (w->bad || len > walk_left(w)) {
         w->bad = 1;
         return;
@@ -217,7 +220,7 @@ static void walk_attributes(classic_walk *w)
 {
     unsigned long long n = walk_list(w, 0x0C, 2ull * (unsigned)w->wide + 4);
     for (unsigned long long a = 0; a < n && !w->bad; a++) {
-        walk_name(w);
+        walk_name(w, "an attribute");
         size_t size = type_size(walk_type(w));
         unsigned long long len = walk_number(w, w->wide);
         if (len > walk_left(w) / size)
@@ -250,7 +253,7 @@ static unsigned long long ull_mul(unsigned long long a, unsigned long long b)
  * the format allows to be wrong for large variables. */
 static fm_status check_classic_header(const char *path, fm_error *err)
 {
-    classic_walk w = {fopen(path, "rb"), 0, 0, 4, 0, 0, 0, 0};
+    classic_walk w = {fopen(path, "rb"), 0, 0, 4, 0, 0, 0, 0, NULL};
     if (!w.f)
         return fm_fail(err, FM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     unsigned char magic[4];
@@ -279,7 +282,7 @@ static fm_status check_classic_header(const char *path, fm_error *err)
     }
     unsigned long long record_dim = n_dims; /* the dimension of length 0 in the header; none yet */
     for (unsigned long long d = 0; d < n_dims && !w.bad; d++) {
-        walk_name(&w);
+        walk_name(&w, "a dimension");
         dim_len[d] = walk_number(&w, w.wide);
         if (dim_len[d] == 0 && record_dim == n_dims)
             record_dim = d;
@@ -327,8 +330,8 @@ static fm_status check_classic_header(const char *path, fm_error *err)
     free(dim_len);
     if (w.long_name)
         return fm_fail(err, FM_ERR_FORMAT,
-                       "%s: corrupt NetCDF header: a name of %llu bytes at byte %llu; NetCDF names have at most %d",
-                       path, w.long_name, w.long_name_at, NC_MAX_NAME);
+                       "%s: NetCDF header: %s name of %llu bytes at byte %llu; NetCDF names have at most %d", path,
+                       w.long_name_of, w.long_name, w.long_name_at, NC_MAX_NAME);
     if (w.bad)
         return fm_fail(err, FM_ERR_FORMAT,
                        "%s: corrupt or truncated NetCDF header: a count, name, type or attribute near byte %llu does "
@@ -352,9 +355,12 @@ static fm_status check_classic_header(const char *path, fm_error *err)
 /* Names in a netCDF-4 (HDF5) file, which the classic walk does not see:
  * netCDF-C keeps attribute names at the length HDF5 stores (up to 65535
  * bytes; its attribute messages count the name in two bytes) and copies them
- * whole in nc_inq_attname; dimension and variable names it cuts to
- * NC_MAX_NAME itself, but without always ending the copy. Each name is read
- * into a buffer that holds any of them and measured. */
+ * whole in nc_inq_attname. Dimension and variable names it cuts to
+ * NC_MAX_NAME with a strncpy into a stack buffer that it does not terminate,
+ * so what it keeps of a longer one is the first 256 bytes and whatever
+ * followed on its stack: their length here says only "longer than 256".
+ * Each name is read into a zeroed buffer that holds any of them and
+ * measured. */
 enum { HDF5_NAME_MAX = 65536 };
 
 static fm_status check_names(int ncid, const char *path, fm_error *err)
@@ -362,10 +368,9 @@ static fm_status check_names(int ncid, const char *path, fm_error *err)
     int format = 0;
     if (nc_inq_format(ncid, &format) != NC_NOERR || (format != NC_FORMAT_NETCDF4 && format != NC_FORMAT_NETCDF4_CLASSIC))
         return FM_OK;
-    char *name = malloc(HDF5_NAME_MAX + NC_MAX_NAME + 1);
+    char *name = calloc(HDF5_NAME_MAX + NC_MAX_NAME + 1, 1);
     if (!name)
         return fm_fail(err, FM_ERR_NOMEM, "%s: out of memory checking its names", path);
-    name[HDF5_NAME_MAX + NC_MAX_NAME] = '\0';
     int ndims = 0, nvars = 0;
     nc_inq_nvars(ncid, &nvars);
     /* a netCDF-4 file's dimension ids need not run from 0 */
@@ -397,8 +402,11 @@ static fm_status check_names(int ncid, const char *path, fm_error *err)
                 what = "an attribute";
     }
     free(name);
+    if (what && !strcmp(what, "an attribute"))
+        return fm_fail(err, FM_ERR_FORMAT, "%s: an attribute name of %zu bytes; NetCDF names have at most %d", path, len,
+                       NC_MAX_NAME);
     if (what)
-        return fm_fail(err, FM_ERR_FORMAT, "%s: %s name of %zu bytes; NetCDF names have at most %d", path, what, len,
+        return fm_fail(err, FM_ERR_FORMAT, "%s: %s name longer than %d bytes, the most NetCDF allows", path, what,
                        NC_MAX_NAME);
     return FM_OK;
 }

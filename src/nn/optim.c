@@ -87,9 +87,10 @@ static fm_status check_config(const fm_optim_config *c, fm_error *err)
 
 fm_status fm_optim_create(const fm_optim_config *config, size_t n_params, fm_optim **out, fm_error *err)
 {
+    if (out)
+        *out = NULL;
     if (!config || !out)
         return fm_fail(err, FM_ERR_ARG, "fm_optim_create: config and out must not be NULL");
-    *out = NULL;
     fm_status st = check_config(config, err);
     if (st != FM_OK)
         return st;

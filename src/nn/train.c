@@ -199,8 +199,11 @@ fm_status fm_evaluate_collective(fm_net *net, const fm_loss *loss, const fm_data
     fm_status st = FM_OK;
     if (!net || !loss)
         st = fm_fail(err, FM_ERR_ARG, "fm_evaluate_collective: net and loss must not be NULL");
-    if (!coll || coll->size <= 1)
+    if (!coll || coll->size <= 1) {
+        if (st == FM_OK && !data) /* one process: its data is all there is */
+            st = fm_fail(err, FM_ERR_ARG, "fm_evaluate_collective: data must not be NULL without other processes");
         return st != FM_OK ? st : fm_evaluate(net, loss, data, loss_value, metric, err);
+    }
     double sums[EVAL_SUMS] = {0, 0, 0, 0, 0};
     if (st == FM_OK && data && data->rows > 0) {
         st = check_data(net, loss, data, "evaluation", err);

@@ -481,11 +481,12 @@ fm_status fm_idx_read_matrix(const char *path, int scale, float **data, size_t *
  *    is left out. Rows keep their grid index and longitude.
  *  - SEG-Y: one row per trace sample; inputs "window:W" (W odd: the W samples
  *    centred on it, zero beyond the trace ends; default 1), optionally with
- *    "trace", "time" (ms) and the trace-header fields cdp_x, cdp_y, offset,
- *    iline, xline, e.g. "window:31,time". No targets: use --target-data with a
- *    second SEG-Y file of the same geometry (the same number of traces and of
- *    samples per trace; another geometry is FM_ERR_FORMAT naming both, even
- *    when the row counts agree).
+ *    "trace", "time" (ms, by the interval of fm_segy_read_traces;
+ *    FM_ERR_FORMAT when no header gives one) and the trace-header fields
+ *    cdp_x, cdp_y, offset, iline, xline, e.g. "window:31,time". No targets:
+ *    use --target-data with a second SEG-Y file of the same geometry (the
+ *    same number of traces and of samples per trace; another geometry is
+ *    FM_ERR_FORMAT naming both, even when the row counts agree).
  *  - "PATH#SPLIT:train" or "PATH#SPLIT:test" (SPLIT a fm_holdout spec, e.g.
  *    "levitus.cdf#lonband:test") keeps only that part of the rows (when PATH
  *    itself, with the '#', is not an existing file). */
@@ -1145,7 +1146,10 @@ fm_status fm_netcdf_write_predictions(const char *template_path, const char *gri
 
 /* SEG-Y (through segyio; IEEE float or IBM float data, read as float32):
  * traces [n_traces][n_samples] (malloc'd) and the sample interval in
- * microseconds. Traces of different lengths are FM_ERR_FORMAT. */
+ * microseconds: the binary header's (bytes 3217-3218) when it is not 0, even
+ * where trace headers disagree, else the first trace header's (bytes
+ * 117-118), else 0 (unknown; fm_data_read then refuses the "time" input).
+ * Traces of different lengths are FM_ERR_FORMAT. */
 fm_status fm_segy_read_traces(const char *path, float **traces, size_t *n_traces, int *n_samples,
                               int *interval_us, fm_error *err);
 /* Write traces as SEG-Y rev. 1, IEEE float32 (format 5), atomically; trace

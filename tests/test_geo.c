@@ -781,6 +781,66 @@ static void test_segy_write_like_keeps_the_headers(void **state)
     free(in);
 }
 
+/* The sample interval: the binary header's, which SEG-Y makes the file's,
+ * even against the trace headers; the first trace header's only when the
+ * binary header gives none; none at all is 0, unknown, and the "time" input
+ * refuses it rather than invent segyio's 4 ms. */
+static void test_segy_sample_interval_rule(void **state)
+{
+    (void)state;
+    enum { TRACES = 2, SAMPLES = 4 };
+    float traces[TRACES * SAMPLES] = {1, 2, 3, 4, 5, 6, 7, 8};
+    char path[512];
+    snprintf(path, sizeof path, "%s", fm_test_tmp_path("interval.sgy"));
+    fm_error err = {0};
+    FM_ASSERT_OK(fm_segy_write_traces(path, traces, TRACES, SAMPLES, 2000, &err), &err);
+    size_t size;
+    char *bytes = fm_test_read_file(path, &size);
+    const int trace_bytes = 240 + 4 * SAMPLES;
+    static const struct {
+        int bin_us, trace_us, expect_us;
+    } cases[] = {{2000, 1000, 2000}, {0, 1000, 1000}, {3000, 0, 3000}, {0, 0, 0}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        put_be16(bytes, 3217, cases[c].bin_us);
+        for (int t = 0; t < TRACES; t++)
+            put_be16(bytes + 3600 + (size_t)t * (size_t)trace_bytes, 117, cases[c].trace_us);
+        fm_test_write_file(path, bytes, size);
+        float *back = NULL;
+        size_t n;
+        int ns, dt = -1;
+        FM_ASSERT_OK(fm_segy_read_traces(path, &back, &n, &ns, &dt, &err), &err);
+        free(back);
+        if (dt != cases[c].expect_us)
+            fail_msg("binary header %d us, trace headers %d us: interval %d us, expected %d", cases[c].bin_us,
+                     cases[c].trace_us, dt, cases[c].expect_us);
+        fm_dataset *ds = NULL;
+        fm_read_options opts = {"window:1,time", NULL, 0};
+        if (cases[c].expect_us) {
+            FM_ASSERT_OK(fm_data_read(path, NULL, &opts, &ds, &err), &err);
+            assert_true(ds->x[3 * 2 + 1] == (float)(3 * cases[c].expect_us / 1000.0)); /* sample 3, ms */
+            fm_dataset_free(ds);
+            continue;
+        }
+        FM_ASSERT_FAILS(fm_data_read(path, NULL, &opts, &ds, &err), &err, FM_ERR_FORMAT, "sample interval");
+        assert_true(fm_test_contains(err.message, "interval.sgy") && fm_test_contains(err.message, "\"time\""));
+        assert_null(ds);
+        /* inputs that need no interval still read */
+        opts.inputs = "window:3,trace";
+        FM_ASSERT_OK(fm_data_read(path, NULL, &opts, &ds, &err), &err);
+        assert_int_equal(ds->rows, TRACES * SAMPLES);
+        fm_dataset_free(ds);
+        /* and a section written over it keeps the unknown interval rather
+         * than writing one it does not know */
+        char out[512];
+        snprintf(out, sizeof out, "%s", fm_test_tmp_path("interval_out.sgy"));
+        FM_ASSERT_OK(fm_segy_write_like(path, out, traces, TRACES, SAMPLES, &err), &err);
+        FM_ASSERT_OK(fm_segy_read_traces(out, &back, &n, &ns, &dt, &err), &err);
+        free(back);
+        assert_int_equal(dt, 0);
+    }
+    free(bytes);
+}
+
 /* --target-data pairs rows by their place in the file, so two sections must
  * agree in traces and samples, not only in their product: 10 traces of 60
  * samples against 12 of 50 (600 rows each) would pair different samples. */
@@ -1324,6 +1384,7 @@ int main(void)
         cmocka_unit_test(test_segy_large_sample_count_and_interval),
         cmocka_unit_test(test_segy_targets_need_the_same_geometry),
         cmocka_unit_test(test_segy_write_like_keeps_the_headers),
+        cmocka_unit_test(test_segy_sample_interval_rule),
         cmocka_unit_test(test_sine_activation_and_siren_init),
         cmocka_unit_test(test_netcdf_shards_are_grid_blocks),
         cmocka_unit_test(test_netcdf_empty_grid_block_fails),

@@ -45,21 +45,23 @@ static int binary_samples(const char *bin)
     return unsigned_field(samples);
 }
 
-/* The sample interval in microseconds by segy_sample_interval's rule (the
- * header that gives one; both when they agree; the fallback when they
- * disagree or neither does) but unsigned: segy_sample_interval reads 40 ms as
- * -25536 us. */
-static int sample_interval(const char *bin, const char *trace_header, int fallback)
+/* The sample interval in microseconds: the binary header's (bytes
+ * 3217-3218) when it gives one, else the first trace header's (bytes
+ * 117-118), else 0, unknown. SEG-Y makes the binary header's interval
+ * mandatory and the file's own: a trace header that disagrees does not
+ * overrule it (fixed-length files have one interval). segyio's
+ * segy_sample_interval answers a disagreement, or two zeros, with a fallback
+ * the caller picks (4 ms in its Python module), which would make the `time`
+ * input and the intervals written after it the fallback's, silently: an
+ * unknown interval stays 0 here, and what needs it refuses it. Read unsigned,
+ * too: segy_sample_interval reads 40 ms as -25536 us. */
+static int sample_interval(const char *bin, const char *trace_header)
 {
     int32_t bin_dt = 0, trace_dt = 0;
     segy_get_bfield(bin, SEGY_BIN_INTERVAL, &bin_dt);
     segy_get_field(trace_header, SEGY_TR_SAMPLE_INTER, &trace_dt);
     int from_bin = unsigned_field(bin_dt), from_trace = unsigned_field(trace_dt);
-    if (from_bin == 0)
-        return from_trace ? from_trace : fallback;
-    if (from_trace == 0 || from_trace == from_bin)
-        return from_bin;
-    return fallback;
+    return from_bin ? from_bin : from_trace;
 }
 
 fm_status fm_segy_read_traces(const char *path, float **traces, size_t *n_traces, int *n_samples, int *interval_us,
@@ -87,7 +89,7 @@ fm_status fm_segy_read_traces(const char *path, float **traces, size_t *n_traces
         goto done;
     }
     int format = segy_format(bin), samples = binary_samples(bin);
-    int interval = 4000; /* us, the fallback when the headers give none */
+    int interval = 0; /* us; 0: neither header gives one */
     if (format != SEGY_IBM_FLOAT_4_BYTE && format != SEGY_IEEE_FLOAT_4_BYTE) {
         st = fm_fail(err, FM_ERR_FORMAT,
                      "%s: not a SEG-Y file fathom reads: sample format code %d (expected 1, IBM float, or 5, IEEE "
@@ -133,7 +135,7 @@ fm_status fm_segy_read_traces(const char *path, float **traces, size_t *n_traces
             goto done;
         }
         if (t == 0)
-            interval = sample_interval(bin, header, interval);
+            interval = sample_interval(bin, header);
         float *trace = data + (size_t)t * (size_t)samples;
         if ((rc = segy_readtrace(fp, t, trace, trace0, trsize)) != SEGY_OK) {
             st = fm_fail(err, FM_ERR_FORMAT, "%s: trace %d: %s", path, t, segy_error_text(rc));
@@ -445,8 +447,19 @@ fm_status fm_segy_read(const char *path, const char *inputs, const char *targets
         return st;
     int32_t *fields = NULL;
     int need_headers = 0;
-    for (int i = 0; i < n_items; i++)
+    for (int i = 0; i < n_items; i++) {
         need_headers |= items[i].kind == ITEM_HEADER;
+        /* Without an interval the sample times are unknown; inventing one
+         * (segyio's 4 ms) would give a model wrong times. */
+        if (items[i].kind == ITEM_TIME && dt == 0) {
+            free(traces);
+            return fm_fail(err, FM_ERR_FORMAT,
+                           "%s: the input \"time\" needs the sample interval, but the binary header (bytes "
+                           "3217-3218) and the first trace header (bytes 117-118) both give 0 us; set it in the "
+                           "file or leave \"time\" out",
+                           path);
+        }
+    }
     if (need_headers) {
         fields = fm_alloc_array(n_traces * (size_t)n_items, sizeof *fields);
         segy_file *fp = segy_open(path, "rb");

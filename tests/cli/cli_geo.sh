@@ -125,6 +125,18 @@ for t in 0 7 19; do
 done
 [ "$(od -An -tx1 -j $((3600 + 7 * 640 + 188)) -N 4 "$tmp/survey_pred.sgy" | tr -d ' ')" = 000003ef ] && ok \
     || bad "trace 7 of the prediction should keep iline 1007"
+# No sample interval in any header (bytes 3217-3218 and 117-118 all 0): the
+# times are unknown, so "time" is refused instead of taking 4 ms; windows
+# alone still predict, and the prediction keeps the interval unknown
+cp "$tmp/s.sgy" "$tmp/survey.sgy"
+poke 3216 '\000\000'
+for t in $(seq 0 19); do poke $((3600 + t * 640 + 116)) '\000\000'; done
+expect 4 "sample interval" -- "$fathom" train --data "$tmp/survey.sgy" --inputs window:3,time --target-data "$tmp/r.sgy" \
+    --layers 8 --epochs 1 --quiet --out "$tmp/y.safetensors"
+expect 0 "wrote 2000 predictions" -- "$fathom" predict --model "$tmp/seis.safetensors" --data "$tmp/survey.sgy" \
+    --inputs window:15 --out "$tmp/survey_pred.sgy"
+[ "$(od -An -tx1 -j 3216 -N 2 "$tmp/survey_pred.sgy" | tr -d ' ')" = 0000 ] && ok \
+    || bad "a prediction from a file without an interval should not invent one"
 head -c $((3600 + 20 * 640 - 7)) "$tmp/s.sgy" >"$tmp/cut.sgy"
 expect 4 "inconsistent trace lengths" -- "$fathom" train --data "$tmp/cut.sgy" --target-data "$tmp/r.sgy" \
     --out "$tmp/y.safetensors"

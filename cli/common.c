@@ -265,13 +265,30 @@ fm_status cli_read_model_data_shard(const fm_model *model, const char *path, con
     if (st != FM_OK)
         return st;
     fm_dataset *ds = *out;
+    char *trained = model->in_names ? join_names(model->in_names, n_in) : NULL;
     if (ds->n_in != n_in) {
         int selected = ds->n_in; /* read before the dataset is freed */
         fm_dataset_free(ds);
         *out = NULL;
-        return fm_error_set(err, FM_ERR_ARG, "%s: %d input columns selected but the model takes %d", path, selected,
-                            n_in);
+        st = fm_error_set(err, FM_ERR_ARG, "%s: %d input columns selected but the model takes %d%s%s%s", path,
+                          selected, n_in, trained ? " (it was trained on " : "", trained ? trained : "",
+                          trained ? ")" : "");
+        free(trained);
+        return st;
     }
+    /* Inputs given by hand are taken by position: say so when their names
+     * are not the model's (lon,lat for a lat,lon model reads and runs, and
+     * every prediction is wrong). Other files' columns may have other names
+     * on purpose, hence a warning, from the first process only. */
+    int renamed = 0;
+    for (int i = 0; inputs && trained && ds->in_names && i < n_in; i++)
+        renamed |= strcmp(ds->in_names[i], model->in_names[i]) != 0;
+    char *given = renamed && shard == 0 ? join_names(ds->in_names, n_in) : NULL;
+    if (given)
+        fprintf(stderr, "fathom: warning: %s: the inputs read are %s but the model was trained on %s; they are used "
+                        "in that order\n", path, given, trained);
+    free(given);
+    free(trained);
     return FM_OK;
 }
 

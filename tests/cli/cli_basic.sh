@@ -165,8 +165,13 @@ expect 3 "is a directory, not a data file" -- "$fathom" train --data "$tmp/dir.c
     --out "$tmp/d.safetensors"
 expect 3 "is a directory, not a data file" -- "$fathom" eval --model "$model" --data "$tmp/dir.csv"
 # A model used on data with another number of inputs: the real count is named.
-expect 2 "1 input columns selected but the model takes 4" -- "$fathom" predict --model "$model" --data "$lev" \
-    --inputs lat --out "$tmp/p1.csv"
+expect 2 "1 input columns selected but the model takes 4 (it was trained on lat,sin_lon,cos_lon,log_depth)" -- \
+    "$fathom" predict --model "$model" --data "$lev" --inputs lat --out "$tmp/p1.csv"
+# Inputs given in another order than the model's are used by position: warned.
+expect 0 "the inputs read are sin_lon,lat,cos_lon,log_depth but the model was trained on lat,sin_lon,cos_lon,log_depth" \
+    -- "$fathom" predict --model "$model" --data "$lev" --inputs sin_lon,lat,cos_lon,log_depth --out "$tmp/p2.csv"
+expect 0 "" -- "$fathom" predict --model "$model" --data "$lev" --inputs lat,sin_lon,cos_lon,log_depth --out "$tmp/p3.csv"
+grep -q "warning" "$tmp/err" && bad "inputs in the model's order were warned about" || ok
 # probe: targets that do not fit the network's outputs are refused (they were
 # read past their end); bad rows left out are said.
 expect 2 "1 target column (--targets temp) for a network with 3 outputs" -- "$fathom" probe --samples 16 \

@@ -339,6 +339,24 @@ static void test_text_and_missing_coordinates(void **state)
     fm_dataset_free(ds);
 }
 
+/* A netCDF-4 variable inside a group is not found by its name; the message
+ * says the file has groups and names them. */
+static void test_variable_in_a_group_is_explained(void **state)
+{
+    (void)state;
+    const char *path = fm_test_tmp_path("nv_group.nc");
+    int nc, grp, dim, v;
+    NC_CHECK(nc_create(path, NC_CLOBBER | NC_NETCDF4, &nc));
+    NC_CHECK(nc_def_grp(nc, "ocean", &grp));
+    NC_CHECK(nc_def_dim(grp, "x", 3, &dim));
+    NC_CHECK(nc_def_var(grp, "T", NC_FLOAT, 1, &dim, &v));
+    NC_CHECK(nc_close(nc));
+    fm_error err;
+    fm_dataset *ds;
+    FM_ASSERT_FAILS(read_grid(path, "x", "T", &ds, &err), &err, FM_ERR_ARG, "the file's groups are ocean");
+    assert_true(fm_test_contains(err.message, "no variable \"T\""));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_damaged_packing_attributes),
         cmocka_unit_test(test_name_sharing_variable_is_not_a_coordinate),
         cmocka_unit_test(test_text_and_missing_coordinates),
+        cmocka_unit_test(test_variable_in_a_group_is_explained),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

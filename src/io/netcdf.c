@@ -159,6 +159,24 @@ static void list_variables(int ncid, char *buf, size_t size)
     }
 }
 
+/* For a netCDF-4 file with groups: " (the root group's; ... groups ...)",
+ * since a variable inside a group is not found by its name. "" otherwise. */
+static void list_groups(int ncid, char *buf, size_t size)
+{
+    int n = 0, ids[64]; /* more groups than fm_netcdf_open measures: not listed */
+    buf[0] = '\0';
+    if (nc_inq_grps(ncid, &n, NULL) != NC_NOERR || n <= 0 || n > 64 || nc_inq_grps(ncid, &n, ids) != NC_NOERR)
+        return;
+    size_t len = (size_t)snprintf(buf, size, " (of the root group: fathom reads no variable inside a group; the file's groups are");
+    for (int i = 0; i < n && len + 1 < size; i++) {
+        char name[NC_MAX_NAME + 1] = "";
+        nc_inq_grpname(ids[i], name);
+        len += (size_t)snprintf(buf + len, size - len, "%s %s", i ? "," : "", name);
+    }
+    if (len + 1 < size)
+        snprintf(buf + len, size - len, ")");
+}
+
 static void describe_dims(const grid *g, char *buf, size_t size)
 {
     size_t len = 0;
@@ -220,7 +238,8 @@ static fm_status grid_axes(grid *g, int varid, const char *name, fm_error *err)
             ax->varid = cv;
         ax->values = fm_alloc_array(ax->len, sizeof *ax->values);
         if (!ax->values)
-            return fm_fail(err, FM_ERR_NOMEM, "out of memory");
+            return fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for the %zu coordinates of axis %s", g->path, ax->len,
+                           ax->name);
         if (ax->varid >= 0 && !fm_netcdf_numeric(g->ncid, ax->varid)) {
             /* Station names and other labels: the axis has no numbers to
              * offer as an input (resolve_input says so), but it still
@@ -232,7 +251,8 @@ static fm_status grid_axes(grid *g, int varid, const char *name, fm_error *err)
             /* Coordinates unpacked like any variable; a missing one is NaN */
             unsigned char *ok = malloc(ax->len);
             if (!ok)
-                return fm_fail(err, FM_ERR_NOMEM, "out of memory");
+                return fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for the %zu coordinates of axis %s", g->path,
+                               ax->len, ax->name);
             memset(ok, 1, ax->len);
             size_t zero = 0;
             fm_status st = fm_netcdf_read_values(g->ncid, ax->varid, g->path, ax->name, &zero, &ax->len, ax->len,
@@ -446,7 +466,10 @@ fm_status fm_netcdf_read_shard(const char *path, const char *inputs, const char 
     for (int t = 0; t < n_out; t++) {
         if (nc_inq_varid(g.ncid, out_names[t], &target_ids[t]) != NC_NOERR) {
             list_variables(g.ncid, vars, sizeof vars);
-            st = fm_fail(err, FM_ERR_ARG, "%s: no variable \"%s\"; the variables are %s", path, out_names[t], vars);
+            char groups[300];
+            list_groups(g.ncid, groups, sizeof groups);
+            st = fm_fail(err, FM_ERR_ARG, "%s: no variable \"%s\"; the variables are %s%s", path, out_names[t], vars,
+                         groups);
             goto done;
         }
     }
@@ -535,7 +558,8 @@ fm_status fm_netcdf_read_shard(const char *path, const char *inputs, const char 
             const axis *ax = &g.axes[it->axis];
             it->values = fm_alloc_array(ax->len, sizeof *it->values);
             if (!it->values) {
-                st = fm_fail(err, FM_ERR_NOMEM, "out of memory");
+                st = fm_fail(err, FM_ERR_NOMEM, "%s: out of memory for the %zu values of input %s", path, ax->len,
+                             it->name);
                 goto done;
             }
             memcpy(it->values, ax->values, ax->len * sizeof *it->values);

@@ -389,6 +389,12 @@ static fm_status check_names(int ncid, const char *path, fm_error *err)
         if (nc_inq_dimname(ncid, dimids[d], name) == NC_NOERR && (len = strlen(name)) > NC_MAX_NAME)
             what = "a dimension";
     free(dimids);
+    int ngroups = 0, groups[64];
+    if (nc_inq_grps(ncid, &ngroups, NULL) == NC_NOERR && ngroups > 0 && ngroups <= 64 &&
+        nc_inq_grps(ncid, &ngroups, groups) == NC_NOERR) /* named in messages (list_groups) */
+        for (int i = 0; i < ngroups && !what; i++)
+            if (nc_inq_grpname(groups[i], name) == NC_NOERR && (len = strlen(name)) > NC_MAX_NAME)
+                what = "a group";
     for (int v = -1; v < nvars && !what; v++) { /* -1: NC_GLOBAL */
         int natts = 0;
         if (v >= 0 && nc_inq_varname(ncid, v, name) == NC_NOERR && (len = strlen(name)) > NC_MAX_NAME) {

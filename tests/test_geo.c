@@ -841,6 +841,44 @@ static void test_segy_sample_interval_rule(void **state)
     free(bytes);
 }
 
+/* A little-endian file (rev. 2 allows them) read big-endian gives format
+ * code 1280 for 5: the message says the file looks byte-swapped. A code that
+ * is wrong but not swapped says no such thing. */
+static void test_segy_little_endian_format_is_named(void **state)
+{
+    (void)state;
+    float traces[2 * 3] = {1, 2, 3, 4, 5, 6};
+    char path[512], out[512];
+    snprintf(path, sizeof path, "%s", fm_test_tmp_path("swapped.sgy"));
+    snprintf(out, sizeof out, "%s", fm_test_tmp_path("swapped_out.sgy"));
+    fm_error err = {0};
+    FM_ASSERT_OK(fm_segy_write_traces(path, traces, 2, 3, 2000, &err), &err);
+    size_t size;
+    char *bytes = fm_test_read_file(path, &size);
+    float *back = NULL;
+    size_t n;
+    int ns, dt;
+    static const struct {
+        unsigned char hi, lo;
+        const char *needle;
+        int swapped;
+    } cases[] = {{0x05, 0x00, "code 1280, which byte-swapped is 5", 1},
+                 {0x01, 0x00, "code 256, which byte-swapped is 1", 1},
+                 {0x00, 0x03, "code 3 (expected 1", 0},
+                 {0x7F, 0x7F, "code 32639 (expected 1", 0}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        bytes[3224] = (char)cases[c].hi; /* bytes 3225-3226: sample format code */
+        bytes[3225] = (char)cases[c].lo;
+        fm_test_write_file(path, bytes, size);
+        FM_ASSERT_FAILS(fm_segy_read_traces(path, &back, &n, &ns, &dt, &err), &err, FM_ERR_FORMAT, cases[c].needle);
+        assert_int_equal(fm_test_contains(err.message, "little-endian"), cases[c].swapped);
+        assert_null(back);
+        FM_ASSERT_FAILS(fm_segy_write_like(path, out, traces, 2, 3, &err), &err, FM_ERR_FORMAT, "format code");
+        assert_int_equal(fm_test_contains(err.message, "little-endian"), cases[c].swapped);
+    }
+    free(bytes);
+}
+
 /* --target-data pairs rows by their place in the file, so two sections must
  * agree in traces and samples, not only in their product: 10 traces of 60
  * samples against 12 of 50 (600 rows each) would pair different samples. */
@@ -1385,6 +1423,7 @@ int main(void)
         cmocka_unit_test(test_segy_targets_need_the_same_geometry),
         cmocka_unit_test(test_segy_write_like_keeps_the_headers),
         cmocka_unit_test(test_segy_sample_interval_rule),
+        cmocka_unit_test(test_segy_little_endian_format_is_named),
         cmocka_unit_test(test_sine_activation_and_siren_init),
         cmocka_unit_test(test_netcdf_shards_are_grid_blocks),
         cmocka_unit_test(test_netcdf_empty_grid_block_fails),

@@ -38,6 +38,17 @@ static const char *segy_error_text(int rc)
  * as -25536. */
 static int unsigned_field(int32_t value) { return (int)(value & 0xFFFF); }
 
+/* The format code with its two bytes swapped when that is a SEG-Y code
+ * (1..16) and the code as read is not, else 0. A little-endian file (rev. 2
+ * allows them; Seismic Unix writes them) read big-endian gives 1280 for IEEE
+ * float's 5 and 256 for IBM float's 1: saying so points at the cause, where
+ * the code alone looks like a corrupt header. */
+static int byte_swapped_format(int format)
+{
+    int code = unsigned_field(format), swapped = ((code & 0xFF) << 8) | (code >> 8);
+    return (code < 1 || code > 16) && swapped >= 1 && swapped <= 16 ? swapped : 0;
+}
+
 static int binary_samples(const char *bin)
 {
     int32_t samples = 0;
@@ -91,10 +102,17 @@ fm_status fm_segy_read_traces(const char *path, float **traces, size_t *n_traces
     int format = segy_format(bin), samples = binary_samples(bin);
     int interval = 0; /* us; 0: neither header gives one */
     if (format != SEGY_IBM_FLOAT_4_BYTE && format != SEGY_IEEE_FLOAT_4_BYTE) {
-        st = fm_fail(err, FM_ERR_FORMAT,
-                     "%s: not a SEG-Y file fathom reads: sample format code %d (expected 1, IBM float, or 5, IEEE "
-                     "float)",
-                     path, format);
+        if (byte_swapped_format(format))
+            st = fm_fail(err, FM_ERR_FORMAT,
+                         "%s: not a SEG-Y file fathom reads: sample format code %d, which byte-swapped is %d: the "
+                         "file looks little-endian (byte-swapped); fathom reads big-endian SEG-Y (format 1, IBM "
+                         "float, or 5, IEEE float)",
+                         path, format, byte_swapped_format(format));
+        else
+            st = fm_fail(err, FM_ERR_FORMAT,
+                         "%s: not a SEG-Y file fathom reads: sample format code %d (expected 1, IBM float, or 5, "
+                         "IEEE float)",
+                         path, format);
         goto done;
     }
     if (samples <= 0) {
@@ -319,8 +337,9 @@ fm_status fm_segy_write_like(const char *template_path, const char *path, const 
     like.trsize = samples > 0 ? segy_trsize(format, samples) : -1;
     if (like.trace0 < SEGY_TEXT_HEADER_SIZE + SEGY_BINARY_HEADER_SIZE || like.trsize <= 0 ||
         segy_traces(like.fp, &count, like.trace0, like.trsize) != SEGY_OK) {
-        st = fm_fail(err, FM_ERR_FORMAT, "%s: not a SEG-Y section whose headers can be copied (format code %d, %d samples)",
-                     template_path, format, samples);
+        st = fm_fail(err, FM_ERR_FORMAT, "%s: not a SEG-Y section whose headers can be copied (format code %d%s, %d samples)",
+                     template_path, format,
+                     byte_swapped_format(format) ? ": the file looks little-endian (byte-swapped)" : "", samples);
         goto done;
     }
     /* Each trace header describes the trace written in its place: another

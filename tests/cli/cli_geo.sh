@@ -137,6 +137,11 @@ expect 0 "wrote 2000 predictions" -- "$fathom" predict --model "$tmp/seis.safete
     --inputs window:15 --out "$tmp/survey_pred.sgy"
 [ "$(od -An -tx1 -j 3216 -N 2 "$tmp/survey_pred.sgy" | tr -d ' ')" = 0000 ] && ok \
     || bad "a prediction from a file without an interval should not invent one"
+# format code 5 stored little-endian (05 00) reads as 1280: named as byte-swapped
+cp "$tmp/s.sgy" "$tmp/survey.sgy"
+poke 3224 '\005\000'
+expect 4 "looks little-endian" -- "$fathom" train --data "$tmp/survey.sgy" --target-data "$tmp/r.sgy" \
+    --out "$tmp/y.safetensors"
 head -c $((3600 + 20 * 640 - 7)) "$tmp/s.sgy" >"$tmp/cut.sgy"
 expect 4 "inconsistent trace lengths" -- "$fathom" train --data "$tmp/cut.sgy" --target-data "$tmp/r.sgy" \
     --out "$tmp/y.safetensors"

@@ -483,10 +483,11 @@ fm_status fm_idx_read_matrix(const char *path, int scale, float **data, size_t *
  *    centred on it, zero beyond the trace ends; default 1), optionally with
  *    "trace", "time" (ms, by the interval of fm_segy_read_traces;
  *    FM_ERR_FORMAT when no header gives one) and the trace-header fields
- *    cdp_x, cdp_y, offset, iline, xline, e.g. "window:31,time". No targets:
- *    use --target-data with a second SEG-Y file of the same geometry (the
- *    same number of traces and of samples per trace; another geometry is
- *    FM_ERR_FORMAT naming both, even when the row counts agree).
+ *    cdp_x, cdp_y (under the coordinate scalar of bytes 71-72), offset,
+ *    iline, xline, e.g. "window:31,time". No targets: use --target-data
+ *    with a second SEG-Y file of the same geometry (the same number of traces
+ *    and of samples per trace; another geometry is FM_ERR_FORMAT naming both,
+ *    even when the row counts agree).
  *  - "PATH#SPLIT:train" or "PATH#SPLIT:test" (SPLIT a fm_holdout spec, e.g.
  *    "levitus.cdf#lonband:test") keeps only that part of the rows (when PATH
  *    itself, with the '#', is not an existing file). */

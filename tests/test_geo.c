@@ -781,6 +781,53 @@ static void test_segy_write_like_keeps_the_headers(void **state)
     free(in);
 }
 
+/* cdp_x and cdp_y are read under the coordinate scalar (bytes 71-72):
+ * negative divides, positive multiplies, 0 is 1; the offset and the line
+ * numbers are not coordinates and stay as stored. */
+static void test_segy_coordinates_apply_the_scalar(void **state)
+{
+    (void)state;
+    enum { TRACES = 3, SAMPLES = 2, ITEMS = 5 };
+    float traces[TRACES * SAMPLES] = {0.5f, 1, 1.5f, 2, 2.5f, 3};
+    char path[512];
+    snprintf(path, sizeof path, "%s", fm_test_tmp_path("scalco.sgy"));
+    size_t size;
+    char *bytes = survey_section(path, traces, TRACES, SAMPLES, &size); /* scalar -100, CDP in cm */
+    const int trace_bytes = 240 + 4 * SAMPLES;
+    for (int t = 0; t < TRACES; t++)
+        put_be32(bytes + 3600 + (size_t)t * (size_t)trace_bytes, 37, 150 + t); /* offset */
+    fm_test_write_file(path, bytes, size);
+    fm_error err = {0};
+    fm_dataset *ds = NULL;
+    fm_read_options opts = {"cdp_x,cdp_y,iline,xline,offset", NULL, 0};
+    FM_ASSERT_OK(fm_data_read(path, NULL, &opts, &ds, &err), &err);
+    assert_int_equal(ds->n_in, ITEMS);
+    for (int t = 0; t < TRACES; t++)
+        for (int smp = 0; smp < SAMPLES; smp++) {
+            const float *x = ds->x + (size_t)(t * SAMPLES + smp) * ITEMS;
+            assert_true(x[0] == 500000.0f + 25.0f * (float)t); /* m */
+            assert_true(x[1] == 7000000.0f);
+            assert_true(x[2] == (float)(1000 + t) && x[3] == 2000.0f && x[4] == (float)(150 + t));
+        }
+    fm_dataset_free(ds);
+    /* every kind of scalar, on a coordinate of 12345 */
+    static const struct {
+        int scalar;
+        double expect;
+    } cases[] = {{-100, 123.45}, {-1000, 12.345}, {-1, 12345}, {0, 12345}, {1, 12345}, {10, 123450}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        put_be16(bytes + 3600, 71, cases[c].scalar);
+        put_be32(bytes + 3600, 185, 12345); /* cdp_y of trace 0 */
+        fm_test_write_file(path, bytes, size);
+        FM_ASSERT_OK(fm_data_read(path, NULL, &opts, &ds, &err), &err);
+        if (fabs(ds->x[1] - cases[c].expect) > 1e-6 * cases[c].expect)
+            fail_msg("scalar %d: cdp_y %.7g, expected %.7g", cases[c].scalar, ds->x[1], cases[c].expect);
+        assert_true(ds->x[2] == 1000.0f); /* iline unscaled */
+        fm_dataset_free(ds);
+    }
+    free(bytes);
+}
+
 /* The sample interval: the binary header's, which SEG-Y makes the file's,
  * even against the trace headers; the first trace header's only when the
  * binary header gives none; none at all is 0, unknown, and the "time" input
@@ -1422,6 +1469,7 @@ int main(void)
         cmocka_unit_test(test_segy_large_sample_count_and_interval),
         cmocka_unit_test(test_segy_targets_need_the_same_geometry),
         cmocka_unit_test(test_segy_write_like_keeps_the_headers),
+        cmocka_unit_test(test_segy_coordinates_apply_the_scalar),
         cmocka_unit_test(test_segy_sample_interval_rule),
         cmocka_unit_test(test_segy_little_endian_format_is_named),
         cmocka_unit_test(test_sine_activation_and_siren_init),

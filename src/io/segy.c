@@ -385,16 +385,33 @@ typedef struct segy_item {
     item_kind kind;
     int window;     /* ITEM_WINDOW: odd width */
     int field;      /* ITEM_HEADER: segyio field */
+    int scaled;     /* ITEM_HEADER: a coordinate, under the coordinate scalar */
     char name[32];
 } segy_item;
 
+/* SEG-Y stores coordinates as integers with a scalar (bytes 71-72) that the
+ * standard applies to the source, group and CDP coordinates (bytes 73-88 and
+ * 181-188), not to the offset or the line numbers. */
 static const struct {
     const char *name;
     int field;
+    int scaled;
 } HEADER_FIELDS[] = {
-    {"cdp_x", SEGY_TR_CDP_X},  {"cdp_y", SEGY_TR_CDP_Y},      {"offset", SEGY_TR_OFFSET},
-    {"iline", SEGY_TR_INLINE}, {"xline", SEGY_TR_CROSSLINE},
+    {"cdp_x", SEGY_TR_CDP_X, 1},  {"cdp_y", SEGY_TR_CDP_Y, 1},         {"offset", SEGY_TR_OFFSET, 0},
+    {"iline", SEGY_TR_INLINE, 0}, {"xline", SEGY_TR_CROSSLINE, 0},
 };
+
+/* A coordinate in its units: the stored integer times the coordinate
+ * scalar, which divides when negative (-100: centimetres stored, metres
+ * meant) and is 1 when 0 (SEG-Y rev. 1, bytes 71-72). */
+static double scaled_coordinate(const char *header, int32_t stored)
+{
+    int32_t scalar = 0;
+    segy_get_field(header, SEGY_TR_SOURCE_GROUP_SCALAR, &scalar);
+    if (scalar < 0)
+        return (double)stored / -(double)scalar;
+    return scalar > 0 ? (double)stored * (double)scalar : (double)stored;
+}
 
 static fm_status parse_items(const char *path, const char *spec, segy_item *items, int *n_items, int *width,
                              fm_error *err)
@@ -412,7 +429,7 @@ static fm_status parse_items(const char *path, const char *spec, segy_item *item
             tok++;
         if (*n_items == MAX_ITEMS)
             return fm_fail(err, FM_ERR_ARG, "%s: more than %d input items", path, MAX_ITEMS);
-        segy_item it = {ITEM_WINDOW, 1, 0, ""};
+        segy_item it = {ITEM_WINDOW, 1, 0, 0, ""};
         snprintf(it.name, sizeof it.name, "%s", tok);
         if (!strncmp(tok, "window", 6) && (tok[6] == '\0' || tok[6] == ':')) {
             char *end = NULL;
@@ -429,8 +446,10 @@ static fm_status parse_items(const char *path, const char *spec, segy_item *item
             it.kind = ITEM_HEADER;
             it.field = -1;
             for (size_t k = 0; k < sizeof HEADER_FIELDS / sizeof HEADER_FIELDS[0]; k++)
-                if (!strcmp(tok, HEADER_FIELDS[k].name))
+                if (!strcmp(tok, HEADER_FIELDS[k].name)) {
                     it.field = HEADER_FIELDS[k].field;
+                    it.scaled = HEADER_FIELDS[k].scaled;
+                }
             if (it.field < 0)
                 return fm_fail(err, FM_ERR_ARG,
                                "%s: unknown SEG-Y input \"%s\" (known: window:W, trace, time, cdp_x, cdp_y, offset, "
@@ -464,7 +483,7 @@ fm_status fm_segy_read(const char *path, const char *inputs, const char *targets
     st = fm_segy_read_traces(path, &traces, &n_traces, &ns, &dt, err);
     if (st != FM_OK)
         return st;
-    int32_t *fields = NULL;
+    double *fields = NULL;
     int need_headers = 0;
     for (int i = 0; i < n_items; i++) {
         need_headers |= items[i].kind == ITEM_HEADER;
@@ -496,7 +515,8 @@ fm_status fm_segy_read(const char *path, const char *inputs, const char *targets
                     int32_t v = 0;
                     if (items[i].kind == ITEM_HEADER)
                         segy_get_field(header, items[i].field, &v);
-                    fields[t * (size_t)n_items + (size_t)i] = v;
+                    fields[t * (size_t)n_items + (size_t)i] =
+                        items[i].kind == ITEM_HEADER && items[i].scaled ? scaled_coordinate(header, v) : (double)v;
                 }
             }
         }

@@ -143,13 +143,11 @@ static fm_status parse_units(const char *units, calendar cal, double *unit_days,
                  {"s", 1.0 / 86400}};
     const char *since = strstr(units, " since ");
     *unit_days = 0;
-    if (since) {
-        size_t n = (size_t)(since - units);
-        for (size_t u = 0; u < sizeof UNITS / sizeof UNITS[0] && !*unit_days; u++)
-            if (strlen(UNITS[u].word) == n && !strncmp(units, UNITS[u].word, n))
-                *unit_days = UNITS[u].days;
-    }
-    if (!*unit_days)
+    size_t n = since ? (size_t)(since - units) : 0;
+    for (size_t u = 0; since && u < sizeof UNITS / sizeof UNITS[0] && !*unit_days; u++)
+        if (strlen(UNITS[u].word) == n && !strncmp(units, UNITS[u].word, n))
+            *unit_days = UNITS[u].days;
+    if (!since || !*unit_days)
         return fm_fail(err, FM_ERR_FORMAT,
                        "%s has units \"%s\"; \"month\" needs \"UNIT since Y-M-D [h:m:s]\" with UNIT days, hours, "
                        "minutes or seconds (months and years have no fixed length)",
@@ -197,7 +195,7 @@ fm_status fm_time_to_month(const char *units, const char *calendar_name, double 
             lower[i] = (char)tolower((unsigned char)calendar_name[i]);
         lower[len] = '\0';
         size_t c = 0, count = sizeof CALENDARS / sizeof CALENDARS[0];
-        while (c < count && strcmp(lower, CALENDARS[c].name))
+        while (c < count && strcmp(lower, CALENDARS[c].name) != 0)
             c++;
         if (c == count)
             return fm_fail(err, FM_ERR_FORMAT,

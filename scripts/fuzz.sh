@@ -6,11 +6,19 @@
 # A finding becomes a regression test: copy the input to
 # tests/fuzz/regressions/NAME/ (fuzz_replay_NAME runs it in every ctest).
 #   FUZZ_SECONDS=60 scripts/fuzz.sh [NAME...]
+# FUZZ_SEED=N makes a run reproducible: libFuzzer draws its mutations from
+# seed N and starts from the committed corpus alone (the work corpus of an
+# earlier run is discarded), so the same binary explores the same inputs in
+# the same order and a longer run covers a shorter one's. CI runs a fixed
+# seed, so its verdict is the one a session can reproduce before submitting;
+# without FUZZ_SEED each run explores from a new seed and keeps what earlier
+# runs found (the way to hunt for new findings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-45}
 jobs=$(nproc 2>/dev/null || echo 2)
 build=build-fuzz
+seed=${FUZZ_SEED:-0}
 
 CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFATHOM_FUZZ=ON -DFATHOM_TESTS=OFF >/dev/null
 harnesses=("$@")
@@ -28,11 +36,12 @@ status=0
 for name in "${harnesses[@]}"; do
     work="$build/corpus/$name"
     artifacts="$build/artifacts/$name/"
+    [ "$seed" != 0 ] && rm -rf "$work"
     mkdir -p "$work" "$artifacts"
     cp -n tests/fuzz/corpus/"$name"/* "$work"/ 2>/dev/null || true
     [ -d tests/fuzz/regressions/"$name" ] && cp -n tests/fuzz/regressions/"$name"/* "$work"/ 2>/dev/null || true
-    echo "fuzzing $name for ${seconds}s"
-    if ! "$build/tests/fuzz/fuzz_$name" "$work" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    echo "fuzzing $name for ${seconds}s (seed ${seed/#0/random})"
+    if ! "$build/tests/fuzz/fuzz_$name" "$work" -seed="$seed" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -malloc_limit_mb=1024 -artifact_prefix="$artifacts" -print_final_stats=1 >"$build/fuzz_$name.log" 2>&1; then
         echo "FINDING in $name: see $build/fuzz_$name.log and $artifacts" >&2
         grep -E "ERROR|SUMMARY|runtime error|Test unit written" "$build/fuzz_$name.log" | head -20 >&2 || true

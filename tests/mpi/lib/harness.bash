@@ -32,7 +32,7 @@ ok() { passed=$((passed + 1)); }
 bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
 
 # run_mpi K args...: fathom under mpirun with K processes; never waits more
-# than a minute, so that a hang fails the test instead of stalling it.
+# than two minutes, so that a hang fails the test instead of stalling it.
 run_mpi() {
     local k=$1
     shift

@@ -7,12 +7,15 @@
 # tests/fuzz/regressions/NAME/ (fuzz_replay_NAME runs it in every ctest).
 #   FUZZ_SECONDS=60 scripts/fuzz.sh [NAME...]
 # FUZZ_SEED=N makes a run reproducible: libFuzzer draws its mutations from
-# seed N and starts from the committed corpus alone (the work corpus of an
-# earlier run is discarded), so the same binary explores the same inputs in
-# the same order and a longer run covers a shorter one's. CI runs a fixed
-# seed, so its verdict is the one a session can reproduce before submitting;
-# without FUZZ_SEED each run explores from a new seed and keeps what earlier
-# runs found (the way to hunt for new findings).
+# seed N, starts from the committed corpus alone (the work corpus of an
+# earlier run is discarded), does not reload its corpus folder on a timer, and
+# runs without address-space randomisation (setarch -R: pointer comparisons
+# feed libFuzzer's mutations), and the harnesses write their inputs to a path
+# relative to the checkout (FATHOM_FUZZ_SCRATCH); so the same sources explore
+# the same inputs in the same order, and a longer run covers a shorter one's.
+# CI runs a fixed seed, so its verdict is one a session reproduces before
+# submitting; without FUZZ_SEED each run explores from a new seed and keeps
+# what earlier runs found (the way to hunt for new findings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-45}
@@ -32,6 +35,11 @@ cmake --build "$build" -j"$jobs" "${targets[@]}"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export OPENBLAS_NUM_THREADS=1
+norandom=()
+if [ "$seed" != 0 ] && setarch "$(uname -m)" -R true 2>/dev/null; then
+    norandom=(setarch "$(uname -m)" -R)
+fi
+mkdir -p "$build/scratch"
 status=0
 for name in "${harnesses[@]}"; do
     work="$build/corpus/$name"
@@ -41,7 +49,8 @@ for name in "${harnesses[@]}"; do
     cp -n tests/fuzz/corpus/"$name"/* "$work"/ 2>/dev/null || true
     [ -d tests/fuzz/regressions/"$name" ] && cp -n tests/fuzz/regressions/"$name"/* "$work"/ 2>/dev/null || true
     echo "fuzzing $name for ${seconds}s (seed ${seed/#0/random})"
-    if ! "$build/tests/fuzz/fuzz_$name" "$work" -seed="$seed" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    if ! FATHOM_FUZZ_SCRATCH="$build/scratch/$name-input" "${norandom[@]}" "$build/tests/fuzz/fuzz_$name" "$work" \
+        -seed="$seed" -reload=$((seed == 0)) -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -malloc_limit_mb=1024 -artifact_prefix="$artifacts" -print_final_stats=1 >"$build/fuzz_$name.log" 2>&1; then
         echo "FINDING in $name: see $build/fuzz_$name.log and $artifacts" >&2
         grep -E "ERROR|SUMMARY|runtime error|Test unit written" "$build/fuzz_$name.log" | head -20 >&2 || true

@@ -1,6 +1,10 @@
 /* Shared by the libFuzzer harnesses: the readers take paths, so each input is
- * written to a per-process temporary file first (in $TMPDIR or /tmp, named
- * with the pid so that parallel fuzzing jobs do not collide). */
+ * written to a scratch file first: in $TMPDIR or /tmp, named with the pid so
+ * that parallel fuzzing jobs do not collide; or, where FATHOM_FUZZ_SCRATCH
+ * names a file prefix (scripts/fuzz.sh gives a relative one), under that
+ * prefix alone, so that the path, and with it every message that quotes it,
+ * is the same in every run: a run from a fixed seed then explores the same
+ * inputs whatever the process id or the checkout's folder. */
 #ifndef FATHOM_FUZZ_SUPPORT_H
 #define FATHOM_FUZZ_SUPPORT_H
 
@@ -14,8 +18,12 @@
 static inline const char *fuzz_path(const char *suffix)
 {
     static char path[512];
+    const char *fixed = getenv("FATHOM_FUZZ_SCRATCH");
     const char *dir = getenv("TMPDIR");
-    snprintf(path, sizeof path, "%s/fathom-fuzz-%ld%s", dir && *dir ? dir : "/tmp", (long)getpid(), suffix);
+    if (fixed && *fixed)
+        snprintf(path, sizeof path, "%s%s", fixed, suffix);
+    else
+        snprintf(path, sizeof path, "%s/fathom-fuzz-%ld%s", dir && *dir ? dir : "/tmp", (long)getpid(), suffix);
     return path;
 }
 

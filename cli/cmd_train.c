@@ -738,10 +738,12 @@ int cmd_train(int argc, char **argv)
         if (len > ext_len && strcmp(a.out + len - ext_len, ext) == 0)
             len -= ext_len;
         log_path_owned = malloc(len + 7);
-        if (!log_path_owned)
-            return cli_report(COMMAND, &(fm_error){FM_ERR_NOMEM, "out of memory"});
-        memcpy(log_path_owned, a.out, len);
-        strcpy(log_path_owned + len, ".jsonl");
+        if (log_path_owned) {
+            memcpy(log_path_owned, a.out, len);
+            strcpy(log_path_owned + len, ".jsonl");
+        } else {
+            st = fm_error_set(&err, FM_ERR_NOMEM, "out of memory");
+        }
         log_path = log_path_owned;
     }
 
@@ -749,16 +751,18 @@ int cmd_train(int argc, char **argv)
     const char *checkpoint_path = a.checkpoint ? a.checkpoint : a.resume;
     if (!checkpoint_path) {
         checkpoint_owned = path_with_suffix(a.out, ".ckpt");
-        if (!checkpoint_owned) {
+        if (!checkpoint_owned && st == FM_OK)
             st = fm_error_set(&err, FM_ERR_NOMEM, "out of memory");
-            goto done;
-        }
         checkpoint_path = checkpoint_owned;
     }
     /* Nothing may overwrite an input, and every output must be writable
      * before the run starts rather than after it ends. The checkpoint
-     * continues the --resume file when it is that file. */
-    const int checkpoint_is_resume = a.resume && strcmp(checkpoint_path, a.resume) == 0;
+     * continues the --resume file when it is that file. Only the writer (rank
+     * 0 under mpirun) checks the outputs, since only it writes them: the
+     * other processes' machines need not have the output folders. Every
+     * process learns the outcome, so that none goes on alone to wait in the
+     * next collective for one that stopped here. */
+    const int checkpoint_is_resume = a.resume && checkpoint_path && strcmp(checkpoint_path, a.resume) == 0;
     const cli_path out_files[] = {{"--out", a.out},
                                 {"--log", log_path},
                                 {"--report", a.report},
@@ -766,7 +770,9 @@ int cmd_train(int argc, char **argv)
     const cli_path in_files[] = {{"--data", a.common.data},     {"--target-data", a.common.target_data},
                                {"--val-data", a.val_data},    {"--from", a.common.from},
                                {"--resume", a.resume}};
-    if ((st = cli_check_paths(out_files, 4, in_files, 5, &err)) != FM_OK)
+    if (st == FM_OK && rank == 0)
+        st = cli_check_paths(out_files, 4, in_files, 5, &err);
+    if ((st = agree(st, &err)) != FM_OK)
         goto done;
     if (source) {
         st = a.resume ? fm_checkpoint_load(a.resume, &model, &resume_state, &err) : fm_model_load(a.common.from, &model, &err);

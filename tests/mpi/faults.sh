@@ -5,7 +5,9 @@
 #  - rank 0 failing to read (simulated);
 #  - rank 1 out of memory at its second checkpoint (simulated): the checkpoint
 #    rank 0 wrote before still loads and resumes;
-#  - more processes than rows, and a rank left without training rows.
+#  - more processes than rows, and a rank left without training rows;
+#  - processes on machines that do not share the output folder (only rank 0
+#    writes, so only rank 0 needs it; where rank 0 lacks it, all stop).
 # Usage: faults.sh FATHOM MODEL_DIFF MPIRUN TEST_DATA_DIR SCRATCH_DIR
 NAME=faults
 . "$(dirname "$0")/lib/harness.bash" "$@"
@@ -49,5 +51,21 @@ expect nonzero "fewer than the 3 processes" -- run_mpi 3 train --data "$tmp/two-
 head -4 "$lev" >"$tmp/three-rows.csv"
 expect nonzero "holds none of the" -- run_mpi 3 train --data "$tmp/three-rows.csv" "${cols[@]}" --val-split 0.5 \
     --seed 1 --out "$tmp/m.safetensors"
+
+# Each rank in a folder of its own stands in for machines whose disks are not
+# shared: --out's folder exists only where rank 0 runs, which is all it needs
+# (the other processes once stopped on it alone while rank 0 waited forever in
+# the next collective). Where rank 0 lacks it, every process stops at once.
+mkdir -p "$tmp/node0/out" "$tmp/node1"
+printf '#!/bin/sh\ncd "%s/node$OMPI_COMM_WORLD_RANK" && exec "$@"\n' "$tmp" >"$tmp/per_rank_dir.sh"
+chmod +x "$tmp/per_rank_dir.sh"
+expect 0 "model written to out/m.safetensors" -- timeout 120 "$mpirun" --oversubscribe -np 2 "$tmp/per_rank_dir.sh" \
+    "$fathom" train --data "$lev" "${cols[@]}" "${args[@]}" --out out/m.safetensors
+[ -s "$tmp/node0/out/m.safetensors" ] && ok || bad "rank 0 did not write the model in its folder"
+rm -r "$tmp/node0/out"
+mkdir "$tmp/node1/out"
+expect nonzero "rank 0: cannot write --out out/m.safetensors" -- timeout 120 "$mpirun" --oversubscribe -np 2 \
+    "$tmp/per_rank_dir.sh" "$fathom" train --data "$lev" "${cols[@]}" "${args[@]}" --out out/m.safetensors
+[ ! -e "$tmp/node1/out/m.safetensors" ] && ok || bad "a process other than rank 0 wrote a model"
 
 finish

@@ -668,7 +668,8 @@ static fm_status print_evaluation_shared(fm_model *model, fm_dataset *val, fm_er
 
 /* Tests only: FATHOM_TEST_FAIL_RANK=R:read makes rank R fail as if its shard
  * could not be read; R:checkpoint:N makes its N-th checkpoint call fail as if
- * out of memory. Lets the fault tests check that every process stops, quickly
+ * out of memory; 0:log makes rank 0's run log fail as if its disk were full
+ * after the model was written. Lets the fault tests check that every process stops, quickly
  * and naming the rank, without a machine that actually fails. */
 static int test_failure(int rank, const char *what, long *arg)
 {
@@ -1107,6 +1108,8 @@ int cmd_train(int argc, char **argv)
          * failure of the command (exit 3), unless training already failed. */
         fm_error log_err = {FM_OK, ""};
         fm_status out_st = run_log_close(&log, &log_err);
+        if (out_st == FM_OK && log_path && test_failure(rank, "log", NULL))
+            out_st = fm_error_set(&log_err, FM_ERR_IO, "cannot write %s (simulated by FATHOM_TEST_FAIL_RANK)", log_path);
         if (out_st == FM_OK && log_path)
             printf("run log written to %s\n", log_path);
         if (out_st == FM_OK && a.report && log_path) {
@@ -1114,6 +1117,8 @@ int cmd_train(int argc, char **argv)
             if (out_st == FM_OK)
                 printf("report written to %s\n", a.report);
         }
+        /* Rank 0 alone writes them; every process exits with the outcome. */
+        out_st = agree(out_st, &log_err);
         if (out_st != FM_OK && st == FM_OK) {
             st = out_st;
             err = log_err;

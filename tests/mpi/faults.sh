@@ -7,7 +7,8 @@
 #    rank 0 wrote before still loads and resumes;
 #  - more processes than rows, and a rank left without training rows;
 #  - processes on machines that do not share the output folder (only rank 0
-#    writes, so only rank 0 needs it; where rank 0 lacks it, all stop).
+#    writes, so only rank 0 needs it; where rank 0 lacks it, all stop);
+#  - rank 0 failing to write the run log at the end: every process exits 3.
 # Usage: faults.sh FATHOM MODEL_DIFF MPIRUN TEST_DATA_DIR SCRATCH_DIR
 NAME=faults
 . "$(dirname "$0")/lib/harness.bash" "$@"
@@ -67,5 +68,16 @@ mkdir "$tmp/node1/out"
 expect nonzero "rank 0: cannot write --out out/m.safetensors" -- timeout 120 "$mpirun" --oversubscribe -np 2 \
     "$tmp/per_rank_dir.sh" "$fathom" train --data "$lev" "${cols[@]}" "${args[@]}" --out out/m.safetensors
 [ ! -e "$tmp/node1/out/m.safetensors" ] && ok || bad "a process other than rank 0 wrote a model"
+
+# The run log fails on rank 0 after the model is written (simulated): the
+# command failed (exit 3, a file not writable), and every process says so.
+printf '#!/bin/sh\n"$@"\ns=$?\necho $s >"%s/exit.$OMPI_COMM_WORLD_RANK"\nexit $s\n' "$tmp" >"$tmp/record_exit.sh"
+chmod +x "$tmp/record_exit.sh"
+rm -f "$tmp"/exit.*
+expect nonzero "rank 0: cannot write $tmp/log.jsonl (simulated" -- env FATHOM_TEST_FAIL_RANK=0:log timeout 120 \
+    "$mpirun" --oversubscribe -np 2 "$tmp/record_exit.sh" "$fathom" train --data "$lev" "${cols[@]}" "${args[@]}" \
+    --diagnose 50 --log "$tmp/log.jsonl" --out "$tmp/m.safetensors"
+[ "$(cat "$tmp/exit.0" "$tmp/exit.1" 2>/dev/null | tr '\n' ' ')" = "3 3 " ] && ok ||
+    bad "exit statuses of ranks 0 and 1: $(cat "$tmp"/exit.* 2>/dev/null | tr '\n' ' ') (want 3 3)"
 
 finish

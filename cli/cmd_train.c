@@ -724,7 +724,7 @@ int cmd_train(int argc, char **argv)
     fm_optim *opt = NULL;
     char *json = NULL;
     fm_status st = FM_OK;
-    fm_loss loss;
+    fm_loss loss = {0}; /* set from the model or --loss before use; zero for the analyzer, which cannot see that agree() keeps a failure */
     run_log log = {0};
     fm_layer_stats *last_stats = NULL;
     fm_train_state *resume_state = NULL;

@@ -669,8 +669,8 @@ static fm_status print_evaluation_shared(fm_model *model, fm_dataset *val, fm_er
 /* Tests only: FATHOM_TEST_FAIL_RANK=R:read makes rank R fail as if its shard
  * could not be read; R:checkpoint:N makes its N-th checkpoint call fail as if
  * out of memory; 0:log makes rank 0's run log fail as if its disk were full
- * after the model was written. Lets the fault tests check that every process stops, quickly
- * and naming the rank, without a machine that actually fails. */
+ * after the model was written. Lets the fault tests check that every process
+ * stops, quickly and naming the rank, without a machine that actually fails. */
 static int test_failure(int rank, const char *what, long *arg)
 {
     const char *spec = getenv("FATHOM_TEST_FAIL_RANK");
@@ -724,7 +724,9 @@ int cmd_train(int argc, char **argv)
     fm_optim *opt = NULL;
     char *json = NULL;
     fm_status st = FM_OK;
-    fm_loss loss = {0}; /* set from the model or --loss before use; zero for the analyzer, which cannot see that agree() keeps a failure */
+    /* Set from the model or --loss before any use; zeroed for clang-analyzer,
+     * which cannot see that agree() keeps a failure. */
+    fm_loss loss = {0};
     run_log log = {0};
     fm_layer_stats *last_stats = NULL;
     fm_train_state *resume_state = NULL;

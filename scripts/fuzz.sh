@@ -22,6 +22,17 @@ seconds=${FUZZ_SECONDS:-45}
 jobs=$(nproc 2>/dev/null || echo 2)
 build=build-fuzz
 seed=${FUZZ_SEED:-0}
+for setting in "FUZZ_SECONDS=$seconds" "FUZZ_SEED=$seed"; do
+    if ! [[ ${setting#*=} =~ ^[0-9]{1,9}$ ]]; then
+        echo "scripts/fuzz.sh: $setting must be a whole number of at most 9 digits" >&2
+        exit 2
+    fi
+done
+seed=$((10#$seed))
+if [ $((10#$seconds)) -eq 0 ]; then
+    echo "scripts/fuzz.sh: FUZZ_SECONDS=0 would fuzz without end (libFuzzer's -max_total_time=0)" >&2
+    exit 2
+fi
 
 CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFATHOM_FUZZ=ON -DFATHOM_TESTS=OFF >/dev/null
 harnesses=("$@")
@@ -35,22 +46,30 @@ cmake --build "$build" -j"$jobs" "${targets[@]}"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export OPENBLAS_NUM_THREADS=1
+label=random
 norandom=()
-if [ "$seed" != 0 ] && setarch "$(uname -m)" -R true 2>/dev/null; then
-    norandom=(setarch "$(uname -m)" -R)
+if [ "$seed" -ne 0 ]; then
+    label=$seed
+    if setarch "$(uname -m)" -R true 2>/dev/null; then
+        norandom=(setarch "$(uname -m)" -R)
+    else
+        echo "scripts/fuzz.sh: setarch -R is refused here: seed $seed will not explore the same inputs twice" >&2
+    fi
 fi
 mkdir -p "$build/scratch"
 status=0
 for name in "${harnesses[@]}"; do
     work="$build/corpus/$name"
     artifacts="$build/artifacts/$name/"
-    [ "$seed" != 0 ] && rm -rf "$work"
+    if [ "$seed" -ne 0 ]; then
+        rm -rf "$work"
+    fi
     mkdir -p "$work" "$artifacts"
     cp -n tests/fuzz/corpus/"$name"/* "$work"/ 2>/dev/null || true
     [ -d tests/fuzz/regressions/"$name" ] && cp -n tests/fuzz/regressions/"$name"/* "$work"/ 2>/dev/null || true
-    echo "fuzzing $name for ${seconds}s (seed ${seed/#0/random})"
+    echo "fuzzing $name for ${seconds}s (seed $label)"
     if ! FATHOM_FUZZ_SCRATCH="$build/scratch/$name-input" "${norandom[@]}" "$build/tests/fuzz/fuzz_$name" "$work" \
-        -seed="$seed" -reload=$((seed == 0)) -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+        -seed="$seed" -reload=$((seed == 0 ? 1 : 0)) -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -malloc_limit_mb=1024 -artifact_prefix="$artifacts" -print_final_stats=1 >"$build/fuzz_$name.log" 2>&1; then
         echo "FINDING in $name: see $build/fuzz_$name.log and $artifacts" >&2
         grep -E "ERROR|SUMMARY|runtime error|Test unit written" "$build/fuzz_$name.log" | head -20 >&2 || true

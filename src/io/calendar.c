@@ -143,8 +143,8 @@ static fm_status parse_units(const char *units, calendar cal, double *unit_days,
                  {"s", 1.0 / 86400}};
     const char *since = strstr(units, " since ");
     *unit_days = 0;
-    size_t n = since ? (size_t)(since - units) : 0;
-    for (size_t u = 0; since && u < sizeof UNITS / sizeof UNITS[0] && !*unit_days; u++)
+    size_t n = since ? (size_t)(since - units) : 0; /* no unit has length 0 */
+    for (size_t u = 0; u < sizeof UNITS / sizeof UNITS[0] && !*unit_days; u++)
         if (strlen(UNITS[u].word) == n && !strncmp(units, UNITS[u].word, n))
             *unit_days = UNITS[u].days;
     if (!since || !*unit_days)

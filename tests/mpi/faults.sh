@@ -60,13 +60,13 @@ expect nonzero "holds none of the" -- run_mpi 3 train --data "$tmp/three-rows.cs
 mkdir -p "$tmp/node0/out" "$tmp/node1"
 printf '#!/bin/sh\ncd "%s/node$OMPI_COMM_WORLD_RANK" && exec "$@"\n' "$tmp" >"$tmp/per_rank_dir.sh"
 chmod +x "$tmp/per_rank_dir.sh"
-expect 0 "model written to out/m.safetensors" -- timeout 120 "$mpirun" --oversubscribe -np 2 "$tmp/per_rank_dir.sh" \
-    "$fathom" train --data "$lev" "${cols[@]}" "${args[@]}" --out out/m.safetensors
+expect 0 "model written to out/m.safetensors" -- run_mpi_via 2 "$tmp/per_rank_dir.sh" train --data "$lev" \
+    "${cols[@]}" "${args[@]}" --out out/m.safetensors
 [ -s "$tmp/node0/out/m.safetensors" ] && ok || bad "rank 0 did not write the model in its folder"
 rm -r "$tmp/node0/out"
 mkdir "$tmp/node1/out"
-expect nonzero "rank 0: cannot write --out out/m.safetensors" -- timeout 120 "$mpirun" --oversubscribe -np 2 \
-    "$tmp/per_rank_dir.sh" "$fathom" train --data "$lev" "${cols[@]}" "${args[@]}" --out out/m.safetensors
+expect nonzero "rank 0: cannot write --out out/m.safetensors" -- run_mpi_via 2 "$tmp/per_rank_dir.sh" train \
+    --data "$lev" "${cols[@]}" "${args[@]}" --out out/m.safetensors
 [ ! -e "$tmp/node1/out/m.safetensors" ] && ok || bad "a process other than rank 0 wrote a model"
 
 # The run log fails on rank 0 after the model is written (simulated): the
@@ -74,9 +74,10 @@ expect nonzero "rank 0: cannot write --out out/m.safetensors" -- timeout 120 "$m
 printf '#!/bin/sh\n"$@"\ns=$?\necho $s >"%s/exit.$OMPI_COMM_WORLD_RANK"\nexit $s\n' "$tmp" >"$tmp/record_exit.sh"
 chmod +x "$tmp/record_exit.sh"
 rm -f "$tmp"/exit.*
-expect nonzero "rank 0: cannot write $tmp/log.jsonl (simulated" -- env FATHOM_TEST_FAIL_RANK=0:log timeout 120 \
-    "$mpirun" --oversubscribe -np 2 "$tmp/record_exit.sh" "$fathom" train --data "$lev" "${cols[@]}" "${args[@]}" \
-    --diagnose 50 --log "$tmp/log.jsonl" --out "$tmp/m.safetensors"
+export FATHOM_TEST_FAIL_RANK=0:log
+expect nonzero "rank 0: cannot write $tmp/log.jsonl (simulated" -- run_mpi_via 2 "$tmp/record_exit.sh" train \
+    --data "$lev" "${cols[@]}" "${args[@]}" --diagnose 50 --log "$tmp/log.jsonl" --out "$tmp/m.safetensors"
+unset FATHOM_TEST_FAIL_RANK
 [ "$(cat "$tmp/exit.0" "$tmp/exit.1" 2>/dev/null | tr '\n' ' ')" = "3 3 " ] && ok ||
     bad "exit statuses of ranks 0 and 1: $(cat "$tmp"/exit.* 2>/dev/null | tr '\n' ' ') (want 3 3)"
 

@@ -39,6 +39,14 @@ run_mpi() {
     timeout 120 "$mpirun" --oversubscribe -np "$k" "$fathom" "$@"
 }
 
+# run_mpi_via K WRAPPER args...: the same, each process started through
+# WRAPPER (a script that runs "$@" after setting up that process's scene).
+run_mpi_via() {
+    local k=$1 wrapper=$2
+    shift 2
+    timeout 120 "$mpirun" --oversubscribe -np "$k" "$wrapper" "$fathom" "$@"
+}
+
 # expect STATUS NEEDLE -- command...: exit status (any non-zero for "nonzero")
 # and a phrase on stdout or stderr.
 expect() {

@@ -39,6 +39,7 @@
  * benchmark, not a test: it asserts nothing about time.
  */
 #include "bench_common.h"
+#include "blas_kernels.h"
 
 #include <fathom.h>
 
@@ -97,7 +98,9 @@ static void usage(FILE *f)
             "  --probe          time network creation and fm_probe\n"
             "  --diagnose       time fm_train with diagnostics every step against none\n"
             "  --sgemm          time the bare sgemm calls of a step and of a forward pass\n"
-            "  --shapes         with --sgemm: also single GEMM shapes and a 1024^3 square\n");
+            "  --shapes         with --sgemm: also single GEMM shapes and a 1024^3 square\n"
+            "  --blas-kernels   print the OPENBLAS_CORETYPE the fathom CLI would choose on this\n"
+            "                   CPU (\"default\": OpenBLAS's own), and exit\n");
 }
 
 
@@ -848,7 +851,7 @@ int main(int argc, char **argv)
     o.act = fm_activation_default(FM_ACT_SELU);
     o.loss.kind = FM_LOSS_CROSS_ENTROPY;
     o.loss.delta = 1.0;
-    enum { O_MIN_SECONDS = 256, O_INFER, O_PROBE, O_DIAGNOSE, O_SHAPES, O_SEPARATE };
+    enum { O_MIN_SECONDS = 256, O_INFER, O_PROBE, O_DIAGNOSE, O_SHAPES, O_SEPARATE, O_BLAS_KERNELS };
     static const struct option opts[] = {
         {"widths", required_argument, 0, 'w'},  {"batch", required_argument, 0, 'b'},
         {"steps", required_argument, 0, 'k'},   {"warmup", required_argument, 0, 'W'},
@@ -858,7 +861,7 @@ int main(int argc, char **argv)
         {"loss", required_argument, 0, 'l'},    {"min-seconds", required_argument, 0, O_MIN_SECONDS},
         {"infer", no_argument, 0, O_INFER},     {"probe", no_argument, 0, O_PROBE},
         {"diagnose", no_argument, 0, O_DIAGNOSE}, {"shapes", no_argument, 0, O_SHAPES},
-        {"separate-step", no_argument, 0, O_SEPARATE},
+        {"separate-step", no_argument, 0, O_SEPARATE}, {"blas-kernels", no_argument, 0, O_BLAS_KERNELS},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     fm_error err;
     int c;
@@ -898,6 +901,12 @@ int main(int argc, char **argv)
         case O_SHAPES: o.shapes = 1; break;
         case O_SEPARATE: o.separate_step = 1; break;
         case O_MIN_SECONDS: o.min_seconds = atof(optarg); break;
+        case O_BLAS_KERNELS: {
+            /* What the fathom CLI would set OPENBLAS_CORETYPE to, for bench/run.sh. */
+            const char *kernels = cli_blas_kernels_for_cpu();
+            printf("%s\n", kernels ? kernels : "default");
+            return 0;
+        }
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

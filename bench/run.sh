@@ -25,10 +25,13 @@
 #   REPS=3              repetitions per implementation and case
 #   MIN_SECONDS=1       each timed repetition lasts at least this long
 #   QUICK=1             the smoke run above
-#   BENCH_CORETYPE=SkylakeX
-#                       OPENBLAS_CORETYPE given to fathom and PyTorch. OpenBLAS
-#                       0.3.21 does not recognise this CPU and falls back to its
-#                       Prescott (SSE3) kernels; "default" leaves it unset.
+#   BENCH_CORETYPE=auto OPENBLAS_CORETYPE given to fathom and PyTorch. "auto":
+#                       what the fathom CLI chooses (bench_train --blas-kernels):
+#                       where OpenBLAS 0.3.21 does not recognise the CPU and
+#                       falls back to its Prescott (SSE3) kernels, SkylakeX with
+#                       AVX-512 or Haswell with AVX2, else OpenBLAS's own choice;
+#                       "default" leaves it unset; any other value is passed on
+#                       (a set the CPU lacks stops at its first GEMM).
 #   BENCH_TRAIN=PATH    a prebuilt bench_train (otherwise built in build-bench/)
 #   FANN_TRAIN=PATH     a prebuilt fann_train ("none": skip FANN)
 #   RESULTS=PATH        where the JSON lines go (default build-bench/bench-results.jsonl)
@@ -50,7 +53,7 @@ else
     REPS=${REPS:-3}
     MIN_SECONDS=${MIN_SECONDS:-1}
 fi
-CORETYPE=${BENCH_CORETYPE:-SkylakeX}
+CORETYPE=${BENCH_CORETYPE:-auto}
 PYTHON=${PYTHON:-/usr/bin/python3}
 BUILD=build-bench
 RESULTS=${RESULTS:-$BUILD/bench-results.jsonl}
@@ -91,6 +94,9 @@ if [ -z "${BENCH_TRAIN:-}" ]; then
 fi
 FANN_TRAIN=${FANN_TRAIN:-none}
 
+if [ "$CORETYPE" = auto ]; then
+    CORETYPE=$(env -u OPENBLAS_CORETYPE "$BENCH_TRAIN" --blas-kernels)
+fi
 if [ "$CORETYPE" = default ]; then
     unset OPENBLAS_CORETYPE
 else

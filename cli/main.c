@@ -1,34 +1,22 @@
 /* fathom: the command-line front end. Owns stdout, stderr and the exit code;
  * everything else is the library's. */
+#include "blas_kernels.h"
 #include "cli.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* OpenBLAS 0.3.21 (Debian 12) does not recognise recent CPUs such as Intel's
- * family 6 model 207 and falls back to its generic "Prescott" SSE3 kernels,
- * which run sgemm 3-4 times slower (docs/benchmarks.md). OpenBLAS reads its
- * kernel choice from the environment when it loads, so when the user has not
- * chosen one and the fallback is in use, pick the newest kernel set the CPU
- * supports and restart once. FATHOM_KEEP_BLAS_KERNELS=1 turns this off. */
+/* When the user has not chosen OpenBLAS's kernels and it fell back to its
+ * slow generic ones, restart once with the newest set the CPU supports
+ * (cli/blas_kernels.h). FATHOM_KEEP_BLAS_KERNELS=1 turns this off. */
 static void choose_blas_kernels(char **argv)
 {
     if (getenv("OPENBLAS_CORETYPE") || getenv("FATHOM_KEEP_BLAS_KERNELS"))
         return;
-    const char *core = openblas_get_corename();
-    if (!core || strcmp(core, "Prescott") != 0)
-        return;
-    const char *better = NULL;
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-        better = "SkylakeX";
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        better = "Haswell";
+    const char *better = cli_blas_kernels_for_cpu();
     if (!better || setenv("OPENBLAS_CORETYPE", better, 1) != 0)
         return;
     execv("/proc/self/exe", argv);

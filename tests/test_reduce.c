@@ -8,7 +8,15 @@
  * it by orders of magnitude (a float accumulator errs by ~1e-7 relative).
  * Lengths cover empty, shorter than one lane block, exact multiples of the
  * 16 lanes and ragged tails. fm_reduce_all_finite must see an Inf or NaN at
- * any position, the tail included, and accept the largest finite values. */
+ * any position, the tail included, and accept the largest finite values.
+ *
+ * The sums must also be exactly those of the 16 lanes reduce.h defines, bit
+ * for bit, whichever form this CPU runs (AVX-512, AVX2 or the portable
+ * one): training runs and statistics are the same on every machine only if
+ * every form adds the same numbers in the same order. The reference is the
+ * definition written out in scalar code: lane k adds f(v[k]), f(v[k + 16]),
+ * ... over the whole blocks; the tail's element k stands alone; the result
+ * adds lane[k] + tail[k] for k = 0..15 in turn. */
 #include "test_support.h"
 
 #include "core/reduce.h"
@@ -16,6 +24,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const size_t LENGTHS[] = {0, 1, 7, 15, 16, 17, 31, 32, 33, 1000, 4099, 131072};
 
@@ -79,6 +88,71 @@ static void test_sums_match_reference(void **state)
     free(b);
 }
 
+/* The lane definition in scalar code: f(v, i) is the term of element i. */
+static double lane_reference(size_t n, double (*f)(const float *const *arrays, size_t i), const float *const *arrays)
+{
+    size_t blocks = n / FM_REDUCE_LANES;
+    double sum = 0.0;
+    for (size_t k = 0; k < FM_REDUCE_LANES; k++) {
+        double lane = 0.0, tail = 0.0;
+        for (size_t b = 0; b < blocks; b++)
+            lane += f(arrays, b * FM_REDUCE_LANES + k);
+        if (blocks * FM_REDUCE_LANES + k < n)
+            tail = f(arrays, blocks * FM_REDUCE_LANES + k);
+        sum += lane + tail;
+    }
+    return sum;
+}
+
+static double term_value(const float *const *v, size_t i) { return v[0][i]; }
+static double term_square(const float *const *v, size_t i) { return (double)v[0][i] * (double)v[0][i]; }
+static double term_update_square(const float *const *v, size_t i)
+{
+    double e = (double)v[1][i] - (double)v[0][i];
+    return e * e;
+}
+static double term_grad_square(const float *const *v, size_t i) { return (double)v[2][i] * (double)v[2][i]; }
+
+static void assert_same_bits(double got, double want, const char *what, size_t n)
+{
+    if (memcmp(&got, &want, sizeof got) != 0)
+        fail_msg("%s, n = %zu: %.17g, the lanes' sum %.17g", what, n, got, want);
+}
+
+static void test_sums_follow_the_lanes(void **state)
+{
+    (void)state;
+    size_t cap = 131072;
+    float *a = malloc(cap * sizeof *a), *b = malloc(cap * sizeof *b), *g = malloc(cap * sizeof *g);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(g);
+    fm_rng rng;
+    fm_rng_seed(&rng, 7);
+    for (size_t k = 0; k < sizeof LENGTHS / sizeof LENGTHS[0]; k++) {
+        size_t n = LENGTHS[k];
+        fill(a, n, &rng);
+        fill(b, n, &rng);
+        fill(g, n, &rng);
+        const float *one[1] = {a};
+        double sum, sum_sq;
+        fm_reduce_moments(a, n, &sum, &sum_sq);
+        assert_same_bits(sum, lane_reference(n, term_value, one), "moments: sum", n);
+        assert_same_bits(sum_sq, lane_reference(n, term_square, one), "moments: sum of squares", n);
+        assert_same_bits(fm_reduce_sum_squares(a, n), lane_reference(n, term_square, one), "sum of squares", n);
+        const float *step_arrays[3] = {b, a, g}; /* old, now, gradient */
+        double step[FM_STEP_SUMS] = {0.0, 0.0, 0.0, 0.0};
+        fm_reduce_step_sums(b, a, g, n, step);
+        assert_same_bits(step[FM_SUM_UPDATE_SQ], lane_reference(n, term_update_square, step_arrays), "step: update", n);
+        assert_same_bits(step[FM_SUM_OLD], lane_reference(n, term_value, step_arrays), "step: old values", n);
+        assert_same_bits(step[FM_SUM_OLD_SQ], lane_reference(n, term_square, step_arrays), "step: old squares", n);
+        assert_same_bits(step[FM_SUM_GRAD_SQ], lane_reference(n, term_grad_square, step_arrays), "step: gradient", n);
+    }
+    free(a);
+    free(b);
+    free(g);
+}
+
 static void test_all_finite_sees_every_position(void **state)
 {
     (void)state;
@@ -104,6 +178,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sums_match_reference),
+        cmocka_unit_test(test_sums_follow_the_lanes),
         cmocka_unit_test(test_all_finite_sees_every_position),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,11 +1,15 @@
 /* Lane-parallel double sums over float arrays: see reduce.h.
  *
- * The 16 lanes are two 8-wide double vectors (GCC/clang vector extensions):
- * element i + k of each block of 16 goes to lane k. GCC's vectoriser alone
- * keeps such lane arrays partly scalar (measured 0.47 ns per element for the
- * moments); written with vector types the loop runs at memory speed in every
- * target clone (AVX-512, AVX2 and SSE2 each split the same lanes in their own
- * registers, so the results stay identical). */
+ * The 16 lanes are held in GCC vector types of the registers' width, as
+ * many as it takes: the bodies are in core/reduce_lanes.h, compiled here
+ * with eight 2-wide vectors (SSE2, the portable form), four 4-wide ones
+ * (AVX2) and two 8-wide ones (AVX-512), the form chosen at run time.
+ * GCC's vectoriser alone keeps such lane arrays partly scalar (measured
+ * 0.47 ns per element for the moments), and vectors wider than the target's
+ * registers are worse: GCC 12 moves 8-wide double vectors on AVX2 through
+ * the stack an element at a time, which made the step sums 2.4 ns per
+ * element on an AVX2-only CPU (docs/benchmarks.md). Every width adds the
+ * same lanes in the same order, so the results are identical. */
 #include "core/reduce.h"
 
 #include "core/hot_loop.h"
@@ -13,36 +17,112 @@
 #include <stdint.h>
 #include <string.h>
 
-typedef double fm_v8d __attribute__((vector_size(64)));
-typedef float fm_v8f __attribute__((vector_size(32)));
-
-/* Elements i .. i+15 as two vectors of doubles. */
-static inline void load16(const float *v, fm_v8d *lo, fm_v8d *hi)
+/* The lanes (FM_REDUCE_LANES doubles, lane k at element k of the memory
+ * image of `acc`) and the tail's lanes, added in lane order. */
+static inline double add_lanes(const void *acc, const double tail[FM_REDUCE_LANES])
 {
-    fm_v8f a, b;
-    memcpy(&a, v, sizeof a);
-    memcpy(&b, v + 8, sizeof b);
-    *lo = __builtin_convertvector(a, fm_v8d);
-    *hi = __builtin_convertvector(b, fm_v8d);
+    double lane[FM_REDUCE_LANES];
+    memcpy(lane, acc, sizeof lane);
+    double sum = 0.0;
+    for (int k = 0; k < FM_REDUCE_LANES; k++)
+        sum += lane[k] + tail[k];
+    return sum;
 }
 
-/* GCC 12 lowers the 8-wide float-to-double conversion above to two 4-wide
- * ones, an extract and an insert, even for AVX-512, which made the step sums
- * of a diagnosed step bound by conversions (0.37 ns per element). The
- * AVX-512 form converts 8 at once; conversions are exact, and the lanes and
- * their order are the same, so both give identical sums. Used through
- * explicit dispatch (has_avx512 below), since target clones share one body. */
+/* ---- eight 2-wide vectors, SSE2's registers: the portable form, for CPUs
+ * without AVX2 and for builds by other compilers */
+
+typedef double fm_v2d __attribute__((vector_size(16)));
+typedef float fm_v2f __attribute__((vector_size(8)));
+
+static inline void load16_v2(const float *v, fm_v2d x[8])
+{
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) {
+        fm_v2f f;
+        memcpy(&f, v + 2 * k, sizeof f);
+        x[k] = __builtin_convertvector(f, fm_v2d);
+    }
+}
+
+#define LANE_VEC fm_v2d
+#define LANE_WIDTH 2
+#define LANE_NAME v2
+#include "core/reduce_lanes.h"
+#undef LANE_VEC
+#undef LANE_WIDTH
+#undef LANE_NAME
+
+static void moments_portable(const float *v, size_t n, double *sum, double *sum_sq)
+{
+    moments_body_v2(v, n, sum, sum_sq, load16_v2);
+}
+
+static double sum_squares_portable(const float *v, size_t n) { return sum_squares_body_v2(v, n, load16_v2); }
+
+static void step_sums_portable(const float *old, const float *now, const float *g, size_t n,
+                               double sums[FM_STEP_SUMS])
+{
+    step_sums_body_v2(old, now, g, n, sums, load16_v2);
+}
+
+/* ---- explicit conversions where the CPU has AVX2 or AVX-512, chosen at run
+ * time (one has_* test per call): GCC 12 lowers the generic conversions
+ * above to half-width ones joined with an insert (4-wide on AVX2: two 2-wide
+ * conversions, one through the stack), and the 8-wide one to two 4-wide
+ * ones with an extract and an insert even for AVX-512, which left the sums
+ * bound by conversions. AVX2 converts 4 at once into the 4-wide body
+ * (step sums 2.4 -> 0.43 ns per element on an AVX2-only CPU); AVX-512
+ * converts 8 at once into the 8-wide body (0.47 -> 0.39 ms for the step
+ * sums of 1.2 M parameters). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
     !defined(FATHOM_NO_TARGET_CLONES)
 #include <immintrin.h>
-#define FM_REDUCE_AVX512 1
+#define FM_REDUCE_EXPLICIT 1
+#define AVX2_TARGET __attribute__((target("arch=x86-64-v3")))
 #define AVX512_TARGET __attribute__((target("arch=x86-64-v4")))
 
-static inline AVX512_TARGET __attribute__((always_inline)) void load16_avx512(const float *v, fm_v8d *lo, fm_v8d *hi)
+typedef double fm_v4d __attribute__((vector_size(32)));
+
+#define LANE_VEC fm_v4d
+#define LANE_WIDTH 4
+#define LANE_NAME v4
+#include "core/reduce_lanes.h"
+#undef LANE_VEC
+#undef LANE_WIDTH
+#undef LANE_NAME
+
+static inline AVX2_TARGET __attribute__((always_inline)) void load16_avx2(const float *v, fm_v4d x[4])
+{
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        __m256d a = _mm256_cvtps_pd(_mm_loadu_ps(v + 4 * k));
+        memcpy(&x[k], &a, sizeof a);
+    }
+}
+
+static int has_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+static AVX2_TARGET void moments_avx2(const float *v, size_t n, double *sum, double *sum_sq)
+{
+    moments_body_v4(v, n, sum, sum_sq, load16_avx2);
+}
+
+static AVX2_TARGET double sum_squares_avx2(const float *v, size_t n) { return sum_squares_body_v4(v, n, load16_avx2); }
+
+static AVX2_TARGET void step_sums_avx2(const float *old, const float *now, const float *g, size_t n,
+                                       double sums[FM_STEP_SUMS])
+{
+    step_sums_body_v4(old, now, g, n, sums, load16_avx2);
+}
+
+typedef double fm_v8d __attribute__((vector_size(64)));
+
+static inline AVX512_TARGET __attribute__((always_inline)) void load16_avx512(const float *v, fm_v8d x[2])
 {
     __m512d a = _mm512_cvtps_pd(_mm256_loadu_ps(v)), b = _mm512_cvtps_pd(_mm256_loadu_ps(v + 8));
-    memcpy(lo, &a, sizeof a);
-    memcpy(hi, &b, sizeof b);
+    memcpy(&x[0], &a, sizeof a);
+    memcpy(&x[1], &b, sizeof b);
 }
 
 static int has_avx512(void)
@@ -50,141 +130,67 @@ static int has_avx512(void)
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
 }
-#endif
 
-typedef void (*load16_fn)(const float *v, fm_v8d *lo, fm_v8d *hi);
+#define LANE_VEC fm_v8d
+#define LANE_WIDTH 8
+#define LANE_NAME v8
+#include "core/reduce_lanes.h"
+#undef LANE_VEC
+#undef LANE_WIDTH
+#undef LANE_NAME
 
-/* Lanes 0..7 (lo) and 8..15 (hi), then the tail's lanes, added in lane order. */
-static inline double add_lanes(const fm_v8d *lo, const fm_v8d *hi, const double tail[FM_REDUCE_LANES])
-{
-    double lane[FM_REDUCE_LANES];
-    memcpy(lane, lo, sizeof *lo);
-    memcpy(lane + 8, hi, sizeof *hi);
-    double sum = 0.0;
-    for (int k = 0; k < FM_REDUCE_LANES; k++)
-        sum += lane[k] + tail[k];
-    return sum;
-}
-
-static inline __attribute__((always_inline)) void moments_body(const float *v, size_t n, double *sum,
-                                                              double *sum_sq, load16_fn load)
-{
-    fm_v8d s0 = {0}, s1 = {0}, q0 = {0}, q1 = {0};
-    size_t i = 0;
-    for (; i + FM_REDUCE_LANES <= n; i += FM_REDUCE_LANES) {
-        fm_v8d x0, x1;
-        load(v + i, &x0, &x1);
-        s0 += x0;
-        s1 += x1;
-        q0 += x0 * x0;
-        q1 += x1 * x1;
-    }
-    double ts[FM_REDUCE_LANES] = {0.0}, tq[FM_REDUCE_LANES] = {0.0};
-    for (int k = 0; i < n; i++, k++) {
-        double x = v[i];
-        ts[k] = x;
-        tq[k] = x * x;
-    }
-    *sum = add_lanes(&s0, &s1, ts);
-    *sum_sq = add_lanes(&q0, &q1, tq);
-}
-
-FM_HOT_LOOP static void moments_portable(const float *v, size_t n, double *sum, double *sum_sq)
-{
-    moments_body(v, n, sum, sum_sq, load16);
-}
-
-#ifdef FM_REDUCE_AVX512
 static AVX512_TARGET void moments_avx512(const float *v, size_t n, double *sum, double *sum_sq)
 {
-    moments_body(v, n, sum, sum_sq, load16_avx512);
+    moments_body_v8(v, n, sum, sum_sq, load16_avx512);
+}
+
+static AVX512_TARGET double sum_squares_avx512(const float *v, size_t n)
+{
+    return sum_squares_body_v8(v, n, load16_avx512);
+}
+
+static AVX512_TARGET void step_sums_avx512(const float *old, const float *now, const float *g, size_t n,
+                                           double sums[FM_STEP_SUMS])
+{
+    step_sums_body_v8(old, now, g, n, sums, load16_avx512);
 }
 #endif
 
 void fm_reduce_moments(const float *v, size_t n, double *sum, double *sum_sq)
 {
-#ifdef FM_REDUCE_AVX512
+#ifdef FM_REDUCE_EXPLICIT
     if (has_avx512()) {
         moments_avx512(v, n, sum, sum_sq);
+        return;
+    }
+    if (has_avx2()) {
+        moments_avx2(v, n, sum, sum_sq);
         return;
     }
 #endif
     moments_portable(v, n, sum, sum_sq);
 }
 
-FM_HOT_LOOP double fm_reduce_sum_squares(const float *v, size_t n)
+double fm_reduce_sum_squares(const float *v, size_t n)
 {
-    fm_v8d q0 = {0}, q1 = {0};
-    size_t i = 0;
-    for (; i + FM_REDUCE_LANES <= n; i += FM_REDUCE_LANES) {
-        fm_v8d x0, x1;
-        load16(v + i, &x0, &x1);
-        q0 += x0 * x0;
-        q1 += x1 * x1;
-    }
-    double tq[FM_REDUCE_LANES] = {0.0};
-    for (int k = 0; i < n; i++, k++) {
-        double x = v[i];
-        tq[k] = x * x;
-    }
-    return add_lanes(&q0, &q1, tq);
-}
-
-static inline __attribute__((always_inline)) void step_sums_body(const float *old, const float *now, const float *g,
-                                                                size_t n, double sums[FM_STEP_SUMS], load16_fn load)
-{
-    /* four sums of two 8-lane vectors each: eight accumulators, in registers on AVX-512 */
-    fm_v8d u0 = {0}, u1 = {0}, w0 = {0}, w1 = {0}, ww0 = {0}, ww1 = {0}, gg0 = {0}, gg1 = {0};
-    size_t i = 0;
-    for (; i + FM_REDUCE_LANES <= n; i += FM_REDUCE_LANES) {
-        fm_v8d o0, o1, p0, p1, d0, d1;
-        load(old + i, &o0, &o1);
-        load(now + i, &p0, &p1);
-        load(g + i, &d0, &d1);
-        fm_v8d e0 = p0 - o0, e1 = p1 - o1;
-        u0 += e0 * e0;
-        u1 += e1 * e1;
-        w0 += o0;
-        w1 += o1;
-        ww0 += o0 * o0;
-        ww1 += o1 * o1;
-        gg0 += d0 * d0;
-        gg1 += d1 * d1;
-    }
-    double tail[FM_STEP_SUMS][FM_REDUCE_LANES];
-    memset(tail, 0, sizeof tail);
-    for (int k = 0; i < n; i++, k++) {
-        double o = old[i], e = (double)now[i] - o, d = g[i];
-        tail[FM_SUM_UPDATE_SQ][k] = e * e;
-        tail[FM_SUM_OLD][k] = o;
-        tail[FM_SUM_OLD_SQ][k] = o * o;
-        tail[FM_SUM_GRAD_SQ][k] = d * d;
-    }
-    sums[FM_SUM_UPDATE_SQ] += add_lanes(&u0, &u1, tail[FM_SUM_UPDATE_SQ]);
-    sums[FM_SUM_OLD] += add_lanes(&w0, &w1, tail[FM_SUM_OLD]);
-    sums[FM_SUM_OLD_SQ] += add_lanes(&ww0, &ww1, tail[FM_SUM_OLD_SQ]);
-    sums[FM_SUM_GRAD_SQ] += add_lanes(&gg0, &gg1, tail[FM_SUM_GRAD_SQ]);
-}
-
-FM_HOT_LOOP static void step_sums_portable(const float *old, const float *now, const float *g, size_t n,
-                                           double sums[FM_STEP_SUMS])
-{
-    step_sums_body(old, now, g, n, sums, load16);
-}
-
-#ifdef FM_REDUCE_AVX512
-static AVX512_TARGET void step_sums_avx512(const float *old, const float *now, const float *g, size_t n,
-                                           double sums[FM_STEP_SUMS])
-{
-    step_sums_body(old, now, g, n, sums, load16_avx512);
-}
+#ifdef FM_REDUCE_EXPLICIT
+    if (has_avx512())
+        return sum_squares_avx512(v, n);
+    if (has_avx2())
+        return sum_squares_avx2(v, n);
 #endif
+    return sum_squares_portable(v, n);
+}
 
 void fm_reduce_step_sums(const float *old, const float *now, const float *g, size_t n, double sums[FM_STEP_SUMS])
 {
-#ifdef FM_REDUCE_AVX512
+#ifdef FM_REDUCE_EXPLICIT
     if (has_avx512()) {
         step_sums_avx512(old, now, g, n, sums);
+        return;
+    }
+    if (has_avx2()) {
+        step_sums_avx2(old, now, g, n, sums);
         return;
     }
 #endif

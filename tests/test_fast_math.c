@@ -163,6 +163,39 @@ static void test_exp_expm1_ulps(void **state)
     free(p.x);
 }
 
+/* The kernels call restricted forms (fm_fast_expf_nonpos on x <= 0,
+ * fm_fast_expm1f_to20 on x <= 20) that leave out what their arguments never
+ * need; on their domains they must give the general functions' bits, so the
+ * accuracy bounds above carry over. Checked on the sweep's points and on
+ * every 257th float bit pattern of the domains, NaN and -inf included. */
+static int same_result(float a, float b) { return (isnan(a) && isnan(b)) || fm_f2u_(a) == fm_f2u_(b); }
+
+static void check_restricted(float x)
+{
+    if (!(x > 0.0f) && !same_result(fm_fast_expf_nonpos(x), fm_fast_expf(x)))
+        fail_msg("fm_fast_expf_nonpos(%a) = %a, fm_fast_expf %a", (double)x, (double)fm_fast_expf_nonpos(x),
+                 (double)fm_fast_expf(x));
+    if (!(x > 20.0f) && !same_result(fm_fast_expm1f_to20(x), fm_fast_expm1f(x)))
+        fail_msg("fm_fast_expm1f_to20(%a) = %a, fm_fast_expm1f %a", (double)x, (double)fm_fast_expm1f_to20(x),
+                 (double)fm_fast_expm1f(x));
+}
+
+static void test_restricted_forms(void **state)
+{
+    (void)state;
+    points p = sweep_points();
+    for (size_t i = 0; i < p.n; i++)
+        check_restricted(p.x[i]);
+    free(p.x);
+    for (uint64_t b = 0; b < ((uint64_t)1 << 32); b += 257)
+        check_restricted(fm_u2f_((uint32_t)b));
+    check_restricted(NAN);
+    check_restricted(-NAN);
+    check_restricted(-INFINITY);
+    check_restricted(20.0f);
+    check_restricted(nextafterf(20.0f, 0.0f));
+}
+
 static void test_exp_expm1_special_values(void **state)
 {
     (void)state;
@@ -427,6 +460,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exp_expm1_ulps),
         cmocka_unit_test(test_exp_expm1_special_values),
+        cmocka_unit_test(test_restricted_forms),
         cmocka_unit_test(test_sigmoid_tanh),
         cmocka_unit_test(test_kernels_against_double),
         cmocka_unit_test(test_kernels_special_values),

@@ -106,6 +106,21 @@ static inline float fm_fast_expf(float x)
     return ((1.0f + p) * fm_pow2_biased_(kb1)) * fm_pow2_biased_(kb2);
 }
 
+/* fm_fast_expf(x) for x <= 0, -inf and NaN, the same bits, without the
+ * upper clamp: the derivative kernels' exponentials (e^min(z, 0), e^-|z|,
+ * e^-2|z|) all have such arguments. */
+static inline float fm_fast_expf_nonpos(float x)
+{
+    x = fm_select_(x < -104.0f, -104.0f, x);
+    uint32_t kb;
+    float q;
+    float r = fm_exp_reduce_(x, &kb, &q);
+    float p = r + r * r * q;
+    uint32_t kb1 = (kb + 127u) >> 1;
+    uint32_t kb2 = kb + 127u - kb1;
+    return ((1.0f + p) * fm_pow2_biased_(kb1)) * fm_pow2_biased_(kb2);
+}
+
 /* e^x - 1, <= 1.5 ulp (relative accuracy near 0: expm1(x) = x for tiny x,
  * expm1(-0) = -0); -1 for x <= -17.4 and -inf, +inf above ln FLT_MAX, NaN
  * gives NaN. */
@@ -134,6 +149,22 @@ static inline float fm_fast_expm1f(float x)
     return fm_select_(xc > 20.0f, big, fm_select_(x == 0.0f, x, small));
 }
 
+/* fm_fast_expm1f(x) for x <= 20, -inf and NaN, the same bits (tested over
+ * that range), without the clamps and the path for x > 20 that those never
+ * take: the SELU and ELU kernels call it on min(z, 0), tanh on 2|z| <= 20,
+ * where it saves a third of expm1's operations. */
+static inline float fm_fast_expm1f_to20(float x)
+{
+    float xc = fm_select_(x < -20.0f, -20.0f, x);
+    uint32_t kb;
+    float q;
+    float r = fm_exp_reduce_(xc, &kb, &q);
+    /* k <= 29: 2^k is normal and finite; the rest as in fm_fast_expm1f. */
+    float s = fm_pow2_biased_(kb);
+    float small = ((s - 1.0f) + s * r) + s * (r * r * q);
+    return fm_select_(x == 0.0f, x, small);
+}
+
 /* Logistic sigmoid 1 / (1 + e^-z), stable for both signs (from e = e^-|z|
  * in (0, 1]: 1/(1+e) for z >= 0, e/(1+e) below: one division either way),
  * <= 2.5 ulp away from underflow; +inf -> 1, -inf -> 0, NaN -> NaN.
@@ -141,7 +172,7 @@ static inline float fm_fast_expm1f(float x)
  * as accurate (no cancellation). */
 static inline float fm_fast_sigmoid2(float z, float *comp)
 {
-    float e = fm_fast_expf(-fabsf(z));
+    float e = fm_fast_expf_nonpos(-fabsf(z));
     float d = 1.0f + e;
     int pos = z >= 0.0f;
     *comp = fm_select_(pos, e, 1.0f) / d;
@@ -150,14 +181,14 @@ static inline float fm_fast_sigmoid2(float z, float *comp)
 
 static inline float fm_fast_sigmoid(float z)
 {
-    float e = fm_fast_expf(-fabsf(z));
+    float e = fm_fast_expf_nonpos(-fabsf(z));
     return fm_select_(z >= 0.0f, 1.0f, e) / (1.0f + e);
 }
 
 /* sigmoid'(z) = e / (1 + e)^2 with e = e^-|z|: symmetric, no cancellation. */
 static inline float fm_fast_sigmoid_deriv(float z)
 {
-    float e = fm_fast_expf(-fabsf(z));
+    float e = fm_fast_expf_nonpos(-fabsf(z));
     float d = 1.0f / (1.0f + e);
     return e * d * d;
 }
@@ -170,7 +201,7 @@ static inline float fm_fast_tanhf(float z)
 {
     float a = fabsf(z);
     float ac = fm_select_(a > 10.0f, 10.0f, a); /* u finite; NaN passes */
-    float u = fm_fast_expm1f(2.0f * ac);
+    float u = fm_fast_expm1f_to20(2.0f * ac);
     float t = u / (u + 2.0f);
     t = fm_select_(a > 9.0109f, 1.0f, t);
     return copysignf(t, z);
@@ -180,7 +211,7 @@ static inline float fm_fast_tanhf(float z)
  * for large |z| (where 1 - t^2 loses every digit); +-inf -> 0, NaN -> NaN. */
 static inline float fm_fast_tanh_deriv(float z)
 {
-    float e = fm_fast_expf(-2.0f * fabsf(z));
+    float e = fm_fast_expf_nonpos(-2.0f * fabsf(z));
     float d = 1.0f / (1.0f + e);
     return 4.0f * e * d * d;
 }

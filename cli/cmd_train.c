@@ -582,11 +582,13 @@ static fm_status max_over_ranks(long *value, fm_error *err)
     if (!world || world->size <= 1)
         return FM_OK;
     double *slots = calloc((size_t)world->size, sizeof *slots);
-    if (!slots)
-        return fm_error_set(err, FM_ERR_NOMEM, "out of memory");
-    slots[world->rank] = (double)*value;
-    fm_status st = world->sum_doubles(slots, (size_t)world->size, world->user, err);
-    for (int r = 0; st == FM_OK && r < world->size; r++)
+    fm_status st = slots ? FM_OK : fm_error_set(err, FM_ERR_NOMEM, "out of memory for %d slots", world->size);
+    st = agree(st, err); /* a process without them stops all, none waits in the sum */
+    if (st == FM_OK && slots) { /* slots: implied by the agreement, said for the analyzer */
+        slots[world->rank] = (double)*value;
+        st = world->sum_doubles(slots, (size_t)world->size, world->user, err);
+    }
+    for (int r = 0; st == FM_OK && slots && r < world->size; r++)
         if (slots[r] > (double)*value)
             *value = (long)slots[r];
     free(slots);

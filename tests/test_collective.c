@@ -4,11 +4,13 @@
  * set train to the weights one process gets (within float rounding) and all
  * K end identical; fingerprints, standardisation and evaluation of shards sum
  * to those of the whole; a shard that fails makes every rank fail with its
- * rank named; fm_data_read_shard's blocks (CSV, NPY, IDX) concatenate to the
- * whole file. */
+ * rank named, and so does an allocation that fails on one rank, whichever it
+ * is (none may leave the other ranks waiting in a sum); fm_data_read_shard's
+ * blocks (CSV, NPY, IDX) concatenate to the whole file. */
 #define _GNU_SOURCE
 #include "test_support.h"
 
+#include "core/internal.h"
 #include "io/io_internal.h"
 #include "nn/train_state.h"
 
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 enum { MAX_RANKS = 4, N_IN = 3, N_OUT = 1, ROWS = 301, VAL_ROWS = 57 };
@@ -121,6 +124,8 @@ typedef struct job {
     double val_loss, val_metric;
     uint64_t train_hash;
     float mean[N_IN], std[N_IN];
+    long fail_allocation;  /* fm_test_fail_allocation's n for this rank's thread (0: none) */
+    long allocations_left; /* its countdown at the end: above 0, no allocation failed */
 } job;
 
 static fm_status checkpoint_hash(const fm_train_state *state, void *user, fm_error *err)
@@ -130,10 +135,11 @@ static fm_status checkpoint_hash(const fm_train_state *state, void *user, fm_err
     return FM_OK;
 }
 
-/* Standardise on the whole (collective) data, train, evaluate. */
-static void *run_job(void *arg)
+/* Standardise on the whole (collective) data, train, evaluate: the work of
+ * one rank, whose failures go back through j->status (no cmocka assertions
+ * in a thread). Its own set-up ends in an agreement, as the CLI's does. */
+static void run_rank(job *j)
 {
-    job *j = arg;
     const fm_collective *coll = j->coll.size > 0 ? &j->coll : NULL;
     fm_error *err = &j->err;
     fm_standardizer *sx = NULL;
@@ -142,7 +148,7 @@ static void *run_job(void *arg)
         j->status = coll->agree(j->status, err, coll->user);
     if (j->status != FM_OK) {
         fm_standardizer_free(sx); /* a rank that did not fail has one */
-        return NULL;
+        return;
     }
     memcpy(j->mean, sx->mean, sizeof j->mean);
     memcpy(j->std, sx->std, sizeof j->std);
@@ -155,36 +161,50 @@ static void *run_job(void *arg)
                                {N_OUT, fm_activation_default(FM_ACT_LINEAR), {FM_INIT_AUTO, 0, 0}, 0}};
     fm_net *net = NULL;
     fm_optim *opt = NULL;
-    /* No cmocka assertions in a thread: failures go back through j->status. */
-    if ((j->status = fm_net_create(N_IN, layers, 3, 11, &net, err)) != FM_OK)
-        return NULL;
     fm_optim_config oc = fm_optim_config_default(j->optim);
     oc.momentum = j->optim == FM_OPTIM_SGD ? 0.9 : 0.0;
-    if ((j->status = fm_optim_create(&oc, fm_net_n_params(net), &opt, err)) != FM_OK) {
-        fm_net_free(net);
-        return NULL;
-    }
-    fm_loss loss = {FM_LOSS_MSE, 1.0};
-    fm_train_options to = fm_train_options_default();
-    to.epochs = 4;
-    to.batch = j->batch;
-    to.patience = 3;
-    to.seed = 7;
-    to.collective = coll;
-    to.checkpoint_every = 7; /* the callback records the run's fingerprint; checkpoints agree across ranks */
-    to.on_checkpoint = checkpoint_hash;
-    to.checkpoint_user = j;
-    fm_train_result res;
-    j->status = fm_train(net, opt, &loss, &to, j->train, j->val, NULL, NULL, &res, err);
+    j->status = fm_net_create(N_IN, layers, 3, 11, &net, err);
     if (j->status == FM_OK)
-        j->status = fm_evaluate_collective(net, &loss, j->val, coll, &j->val_loss, &j->val_metric, err);
-    j->n_params = fm_net_n_params(net);
-    j->params = malloc(j->n_params * sizeof(float));
-    memcpy(j->params, fm_net_params(net), j->n_params * sizeof(float));
+        j->status = fm_optim_create(&oc, fm_net_n_params(net), &opt, err);
+    if (coll)
+        j->status = coll->agree(j->status, err, coll->user);
+    if (j->status == FM_OK) {
+        fm_loss loss = {FM_LOSS_MSE, 1.0};
+        fm_train_options to = fm_train_options_default();
+        to.epochs = 4;
+        to.batch = j->batch;
+        to.patience = 3;
+        to.seed = 7;
+        to.collective = coll;
+        to.checkpoint_every = 7; /* the callback records the run's fingerprint; checkpoints agree across ranks */
+        to.on_checkpoint = checkpoint_hash;
+        to.checkpoint_user = j;
+        fm_train_result res;
+        j->status = fm_train(net, opt, &loss, &to, j->train, j->val, NULL, NULL, &res, err);
+        if (j->status == FM_OK)
+            j->status = fm_evaluate_collective(net, &loss, j->val, coll, &j->val_loss, &j->val_metric, err);
+        j->n_params = fm_net_n_params(net);
+        j->params = malloc(j->n_params * sizeof(float));
+        if (j->params)
+            memcpy(j->params, fm_net_params(net), j->n_params * sizeof(float));
+    }
     fm_optim_free(opt);
     fm_net_free(net);
+}
+
+static void *run_job(void *arg)
+{
+    job *j = arg;
+    fm_test_fail_allocation(j->fail_allocation);
+    run_rank(j);
+    j->allocations_left = fm_test_fail_allocation(0);
     return NULL;
 }
+
+/* For test_allocation_failure_stops_all: rank inject_rank's thread fails its
+ * inject_nth allocation (none when inject_rank < 0). */
+static int inject_rank = -1;
+static long inject_nth = 0;
 
 /* Train on `ranks` threads, the data cut into blocks (the validation data
  * into blocks too, one of them empty when val_empty_rank >= 0). */
@@ -217,6 +237,7 @@ static void run_group(int ranks, fm_optim_kind optim, int batch, const fm_datase
         val_begin = val_end;
         j->optim = optim;
         j->batch = batch;
+        j->fail_allocation = r == inject_rank ? inject_nth : 0;
         pthread_create(&threads[r], NULL, run_job, j);
     }
     for (int r = 0; r < ranks; r++)
@@ -295,6 +316,55 @@ static void test_failing_rank_stops_all(void **state)
             fail_msg("rank %d: %s", r, jobs[r].err.message);
     }
     free_jobs(jobs, 2);
+    fm_dataset_free(train);
+    fm_dataset_free(val);
+}
+
+/* Rank 1 runs out of memory at its 1st, 2nd, ... allocation through the
+ * library's allocators (standardiser, network, optimiser, trainer buffers,
+ * row counts, evaluation), until a run makes fewer: every time, both ranks
+ * stop with FM_ERR_NOMEM and the same message naming rank 1, or (where the
+ * library does without the memory) both finish with the same weights. A rank
+ * left waiting in a sum would hang: the alarm turns that into a failure. */
+static void test_allocation_failure_stops_all(void **state)
+{
+    (void)state;
+    fm_dataset *train = make_data(ROWS, 1), *val = make_data(VAL_ROWS, 2);
+    alarm(240); /* the whole loop takes seconds */
+    int failures = 0;
+    long n;
+    inject_rank = 1;
+    for (n = 1; n <= 5000; n++) {
+        job jobs[2];
+        inject_nth = n;
+        run_group(2, FM_OPTIM_ADAM, 32, train, val, -1, jobs);
+        int fired = jobs[1].allocations_left == 0;
+        if (!fired) {
+            FM_ASSERT_OK(jobs[1].status, &jobs[1].err);
+            FM_ASSERT_OK(jobs[0].status, &jobs[0].err);
+            free_jobs(jobs, 2);
+            break;
+        }
+        if (jobs[0].status != jobs[1].status)
+            fail_msg("allocation %ld of rank 1 failed: rank 0 says %s (%s), rank 1 %s (%s)", n,
+                     fm_status_name(jobs[0].status), jobs[0].err.message, fm_status_name(jobs[1].status),
+                     jobs[1].err.message);
+        if (jobs[1].status == FM_OK) {
+            assert_memory_equal(jobs[0].params, jobs[1].params, jobs[0].n_params * sizeof(float));
+        } else {
+            failures++;
+            assert_int_equal(jobs[1].status, FM_ERR_NOMEM);
+            for (int r = 0; r < 2; r++)
+                if (!fm_test_contains(jobs[r].err.message, "rank 1: "))
+                    fail_msg("allocation %ld of rank 1 failed: rank %d says \"%s\"", n, r, jobs[r].err.message);
+        }
+        free_jobs(jobs, 2);
+    }
+    inject_rank = -1;
+    alarm(0);
+    if (n > 5000 || failures < 10)
+        fail_msg("%ld runs, %d of them stopped by the failed allocation", n - 1, failures);
+    print_message("%d allocations of rank 1 failed in turn; every one stopped both ranks\n", failures);
     fm_dataset_free(train);
     fm_dataset_free(val);
 }
@@ -400,6 +470,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shards_train_like_one_process),
         cmocka_unit_test(test_failing_rank_stops_all),
+        cmocka_unit_test(test_allocation_failure_stops_all),
         cmocka_unit_test(test_fingerprints_add_up),
         cmocka_unit_test(test_read_shards),
     };

@@ -52,17 +52,30 @@ int fm_mul_size(size_t a, size_t b, size_t *out)
     return 1;
 }
 
+/* The countdown of fm_test_fail_allocation: one thread-local counter read per
+ * array allocation, none of which is in a training step's loop. */
+static _Thread_local long allocations_until_failure = 0;
+
+long fm_test_fail_allocation(long nth)
+{
+    long left = allocations_until_failure;
+    allocations_until_failure = nth > 0 ? nth : 0;
+    return left;
+}
+
+static int allocation_fails(void) { return allocations_until_failure > 0 && --allocations_until_failure == 0; }
+
 void *fm_alloc_array(size_t count, size_t size)
 {
     size_t bytes;
-    if (!fm_mul_size(count, size, &bytes))
+    if (!fm_mul_size(count, size, &bytes) || allocation_fails())
         return NULL;
     return malloc(bytes ? bytes : 1);
 }
 
 void *fm_calloc_array(size_t count, size_t size)
 {
-    if (count != 0 && size > (size_t)-1 / count)
+    if ((count != 0 && size > (size_t)-1 / count) || allocation_fails())
         return NULL;
     return calloc(count ? count : 1, size ? size : 1);
 }

@@ -38,6 +38,13 @@ int fm_mul_size(size_t a, size_t b, size_t *out);
 void *fm_alloc_array(size_t count, size_t size);
 void *fm_calloc_array(size_t count, size_t size);
 
+/* Tests only: the nth call of fm_alloc_array or fm_calloc_array from now on,
+ * in the calling thread, returns NULL as if memory had run out (0: none).
+ * Per thread, so that a test can fail one allocation of one of the threads
+ * that stand in for the processes of a collective (tests/test_collective.c).
+ * Returns the countdown it replaces: above 0, the last one never fired. */
+long fm_test_fail_allocation(long nth);
+
 /* strdup that the C11 standard library lacks. */
 char *fm_strdup(const char *s);
 

@@ -16,7 +16,7 @@
 
 static fm_standardizer *standardizer_alloc(int n)
 {
-    fm_standardizer *s = malloc(sizeof *s);
+    fm_standardizer *s = fm_alloc_array(1, sizeof *s);
     if (!s)
         return NULL;
     s->n = n;
@@ -72,16 +72,21 @@ fm_status fm_standardizer_fit_collective(const float *data, size_t rows, int n, 
     double *sq = fm_calloc_array((size_t)n, sizeof *sq);
     fm_standardizer *s = standardizer_alloc(n);
     /* A process of a collective refuses missing data without returning, so
-     * that it still takes part in the sums below (with zeros) and no other
-     * process waits for it; its shard may hold no rows and no data. */
+     * that it still takes part in the agreement below and no other process
+     * waits for it; its shard may hold no rows and no data. */
     fm_status status = FM_OK;
     if (rows > 0 && !data)
         status = fm_fail(err, FM_ERR_ARG, "fm_standardizer_fit_collective: data must not be NULL for %zu rows", rows);
-    if (!sum || !sq || !s) {
+    if (!sum || !sq || !s)
         status = fm_fail(err, FM_ERR_NOMEM, "standardizer fit: out of memory for %d columns", n);
-        if (!coll || !sum || !sq)
-            goto done; /* without buffers there is nothing to take part with: the MPI job aborts on its own */
-    }
+    /* Under a collective every process learns here whether all have their
+     * buffers: one without them stops the others instead of leaving them
+     * waiting in the sums below (tests/test_collective.c fails each
+     * allocation in turn). */
+    if (coll)
+        status = coll->agree(status, err, coll->user);
+    if (status != FM_OK)
+        goto done;
 
     /* Two passes (mean, then squared deviations) in double: the one-pass
      * E[x^2] - E[x]^2 cancels catastrophically for columns with a large offset,

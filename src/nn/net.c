@@ -82,7 +82,7 @@ fm_status fm_net_create(int n_in, const fm_layer_spec *layers, int n_layers, uin
     if (n_params > ((size_t)1 << 34))
         return fm_fail(err, FM_ERR_ARG, "network has %zu parameters, more than the supported 2^34", n_params);
 
-    fm_net *net = calloc(1, sizeof *net);
+    fm_net *net = fm_calloc_array(1, sizeof *net);
     if (!net)
         return fm_fail(err, FM_ERR_NOMEM, "cannot allocate network");
     net->n_in = n_in;

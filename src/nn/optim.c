@@ -94,7 +94,7 @@ fm_status fm_optim_create(const fm_optim_config *config, size_t n_params, fm_opt
     fm_status st = check_config(config, err);
     if (st != FM_OK)
         return st;
-    fm_optim *opt = calloc(1, sizeof *opt);
+    fm_optim *opt = fm_calloc_array(1, sizeof *opt);
     if (!opt)
         return fm_fail(err, FM_ERR_NOMEM, "cannot allocate optimiser");
     opt->config = *config;

@@ -174,11 +174,15 @@ fm_status fm_collective_rows(const fm_collective *coll, size_t rows, size_t *off
     /* Each process fills its own slot; the sum hands every process all counts
      * (exact in double up to 2^53 rows). */
     double *counts = fm_calloc_array((size_t)coll->size, sizeof *counts);
-    if (!counts)
-        return fm_fail(err, FM_ERR_NOMEM, "out of memory for %d row counts", coll->size);
-    counts[coll->rank] = (double)rows;
-    fm_status st = coll->sum_doubles(counts, (size_t)coll->size, coll->user, err);
-    if (st == FM_OK) {
+    fm_status st = counts ? FM_OK : fm_fail(err, FM_ERR_NOMEM, "out of memory for %d row counts", coll->size);
+    /* A process without the slots stops every process here, rather than
+     * leaving the others waiting in the sum. */
+    st = coll->agree(st, err, coll->user);
+    if (st == FM_OK && counts) { /* counts: implied by the agreement, said for the analyzer */
+        counts[coll->rank] = (double)rows;
+        st = coll->sum_doubles(counts, (size_t)coll->size, coll->user, err);
+    }
+    if (st == FM_OK && counts) {
         *total = 0;
         for (int r = 0; r < coll->size; r++) {
             if (r < coll->rank)

@@ -72,7 +72,7 @@ static void step_sums_portable(const float *old, const float *now, const float *
  * conversions, one through the stack), and the 8-wide one to two 4-wide
  * ones with an extract and an insert even for AVX-512, which left the sums
  * bound by conversions. AVX2 converts 4 at once into the 4-wide body
- * (step sums 2.4 -> 0.43 ns per element on an AVX2-only CPU); AVX-512
+ * (step sums 2.4 -> 0.38-0.43 ns per element on an AVX2-only CPU); AVX-512
  * converts 8 at once into the 8-wide body (0.47 -> 0.39 ms for the step
  * sums of 1.2 M parameters). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \

@@ -928,15 +928,17 @@ int cmd_train(int argc, char **argv)
     }
 
     if (!model) {
+        /* A process that cannot allocate goes on to the agreement below, so
+         * that it stops the others instead of leaving them waiting in it. */
         model = calloc(1, sizeof *model);
-        if (!model) {
+        if (!model)
             st = fm_error_set(&err, FM_ERR_NOMEM, "cannot allocate model");
-            goto done;
-        }
-        model->loss = loss;
+        else
+            model->loss = loss;
         int n_spec_layers = 0;
         cli_net_options net_opts = net_options(&a);
-        st = cli_build_specs(&net_opts, &loss, n_out, &specs, &n_spec_layers, &err);
+        if (st == FM_OK)
+            st = cli_build_specs(&net_opts, &loss, n_out, &specs, &n_spec_layers, &err);
         if (st == FM_OK)
             st = fm_loss_check(&loss, &specs[n_spec_layers - 1].act, &err);
         fm_optim_config early_oc;
@@ -946,7 +948,7 @@ int cmd_train(int argc, char **argv)
             st = check_memory(train, specs, n_spec_layers, (int)a.common.batch, &early_oc, a.patience > 0 && val_rows,
                               &err);
         /* The same seed gives every process the same initial weights. */
-        if (st == FM_OK)
+        if (st == FM_OK && model)
             st = fm_net_create(train->n_in, specs, n_spec_layers, a.common.seed, &model->net, &err);
         st = agree(st, &err);
         if (st != FM_OK)
@@ -1011,10 +1013,8 @@ int cmd_train(int argc, char **argv)
                          model->net, NULL, n_layers, 0, 0, rank > 0};
     if (a.diagnose) {
         ps.last_stats = calloc((size_t)n_layers, sizeof *ps.last_stats);
-        if (!ps.last_stats) {
-            st = fm_error_set(&err, FM_ERR_NOMEM, "out of memory");
-            goto done;
-        }
+        if (!ps.last_stats) /* agreed on below with the run log */
+            st = fm_error_set(&err, FM_ERR_NOMEM, "out of memory for the statistics of %d layers", n_layers);
         to.diagnose_every = (int)a.diagnose;
         to.on_diagnose = on_diagnose;
         to.diagnose_user = &ps;
@@ -1022,7 +1022,7 @@ int cmd_train(int argc, char **argv)
     last_stats = ps.last_stats;
     if (rank > 0)
         log_path = NULL; /* rank 0 writes the run log */
-    if (log_path)
+    if (st == FM_OK && log_path)
         st = run_log_open(&log, log_path, &err);
     st = agree(st, &err);
     if (st != FM_OK)

@@ -4,8 +4,9 @@
  * set train to the weights one process gets (within float rounding) and all
  * K end identical; fingerprints, standardisation and evaluation of shards sum
  * to those of the whole; a shard that fails makes every rank fail with its
- * rank named, and so does an allocation that fails on one rank, whichever it
- * is (none may leave the other ranks waiting in a sum); fm_data_read_shard's
+ * rank named, and so does an allocation that fails on one rank, each of its
+ * allocations in turn (none may leave the other rank waiting in a sum; the
+ * ranks run the same code, so rank 1 stands for any); fm_data_read_shard's
  * blocks (CSV, NPY, IDX) concatenate to the whole file. */
 #define _GNU_SOURCE
 #include "test_support.h"

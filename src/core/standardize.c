@@ -49,9 +49,11 @@ fm_status fm_standardizer_fit(const float *data, size_t rows, int n, fm_standard
 
 /* With several processes the two passes become two sums over processes
  * (column sums and the row count, then squared deviations from the global
- * mean), so the fit is that of the whole data set. A process that fails
- * still takes part in both sums, with zeros, so that none waits for it; its
- * error comes back to the caller, who agrees on it (fm_collective.agree). */
+ * mean), so the fit is that of the whole data set. Missing data or memory
+ * on any process stops every process at an agreement before the sums; a
+ * process that finds a non-finite value still takes part in both sums, with
+ * zeros, so that none waits for it, and its error comes back to the caller,
+ * who agrees on it (fm_collective.agree). */
 fm_status fm_standardizer_fit_collective(const float *data, size_t rows, int n, const fm_collective *coll,
                                          fm_standardizer **out, fm_error *err)
 {

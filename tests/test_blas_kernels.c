@@ -29,7 +29,8 @@ static int cpu_has(const char *flag)
         if (strncmp(line, "flags", 5) != 0)
             continue;
         seen = 1;
-        for (char *tok = strtok(strchr(line, ':') + 1, " \t\n"); tok; tok = strtok(NULL, " \t\n"))
+        char *colon = strchr(line, ':');
+        for (char *tok = colon ? strtok(colon + 1, " \t\n") : NULL; tok; tok = strtok(NULL, " \t\n"))
             if (strcmp(tok, flag) == 0)
                 found = 1;
     }
@@ -50,8 +51,10 @@ static void test_choice_runs_on_this_cpu(void **state)
     const char *core = openblas_get_corename();
     assert_non_null(core);
     const char *expect_prescott = getenv("FATHOM_TEST_EXPECT_PRESCOTT");
-    if (expect_prescott && strcmp(expect_prescott, "1") == 0)
-        assert_string_equal(core, "Prescott"); /* the run meant for the fallback did get it */
+    /* the run meant for the fallback did get it (an OpenBLAS built without
+     * DYNAMIC_ARCH ignores OPENBLAS_CORETYPE; Debian's has it) */
+    if (expect_prescott && strcmp(expect_prescott, "1") == 0 && strcmp(core, "Prescott") != 0)
+        fail_msg("OPENBLAS_CORETYPE=Prescott was not taken: OpenBLAS runs %s (a build without DYNAMIC_ARCH?)", core);
     const char *choice = cli_blas_kernels_for_cpu();
     if (strcmp(core, "Prescott") != 0) {
         if (choice)

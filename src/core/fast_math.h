@@ -26,7 +26,7 @@
  * are rounded once and results above FLT_MAX overflow to +inf, as expf does.
  *
  * The constants are float literals, the operations plain float arithmetic:
- * no fma is needed (the project's -std=c11 means -ffp-contract=off; with FMA
+ * no fma is needed (the project builds with -ffp-contract=off; with FMA
  * contraction, -std=gnu11 -march=native, the bounds still hold). */
 #ifndef FATHOM_CORE_FAST_MATH_H
 #define FATHOM_CORE_FAST_MATH_H

@@ -10,9 +10,9 @@
  * through an ifunc, so the portable build gets the wide loops without
  * -march=native.
  *
- * The clones give bit-identical results: the project builds with -std=c11,
- * which means -ffp-contract=off (no FMA contraction even where the ISA has
- * it), and without -ffast-math GCC never reorders a float reduction, so every
+ * The clones give bit-identical results: the project builds with
+ * -ffp-contract=off (CMakeLists.txt; no FMA contraction even where the ISA
+ * has it), and without -ffast-math GCC never reorders a float reduction, so every
  * clone performs the same roundings in the same order.
  *
  * The optimize attribute asks for the -O3 vectoriser cost model also when the

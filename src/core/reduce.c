@@ -101,7 +101,12 @@ static inline AVX2_TARGET __attribute__((always_inline)) void load16_avx2(const 
     }
 }
 
-static int has_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+/* The CPU checks ask for the whole instruction set the forms are compiled
+ * for (x86-64-v3 also allows BMI, LZCNT, MOVBE and F16C), not only the
+ * features they use today. widest_form caps them for tests. */
+static int widest_form = 2;
+
+static int has_avx2(void) { return widest_form >= 1 && __builtin_cpu_supports("x86-64-v3"); }
 
 static AVX2_TARGET void moments_avx2(const float *v, size_t n, double *sum, double *sum_sq)
 {
@@ -125,11 +130,7 @@ static inline AVX512_TARGET __attribute__((always_inline)) void load16_avx512(co
     memcpy(&x[1], &b, sizeof b);
 }
 
-static int has_avx512(void)
-{
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
-}
+static int has_avx512(void) { return widest_form >= 2 && __builtin_cpu_supports("x86-64-v4"); }
 
 #define LANE_VEC fm_v8d
 #define LANE_WIDTH 8
@@ -155,6 +156,22 @@ static AVX512_TARGET void step_sums_avx512(const float *old, const float *now, c
     step_sums_body_v8(old, now, g, n, sums, load16_avx512);
 }
 #endif
+
+int fm_test_reduce_widest_form(int widest)
+{
+#ifdef FM_REDUCE_EXPLICIT
+    widest_form = widest < 0 ? 0 : widest > 2 ? 2 : widest;
+    int ran = 0;
+    if (has_avx512())
+        ran = 2;
+    else if (has_avx2())
+        ran = 1;
+    return ran;
+#else
+    (void)widest;
+    return 0;
+#endif
+}
 
 void fm_reduce_moments(const float *v, size_t n, double *sum, double *sum_sq)
 {

@@ -29,6 +29,12 @@ double fm_reduce_sum_squares(const float *v, size_t n);
 enum { FM_SUM_UPDATE_SQ, FM_SUM_OLD, FM_SUM_OLD_SQ, FM_SUM_GRAD_SQ, FM_STEP_SUMS };
 void fm_reduce_step_sums(const float *old, const float *now, const float *g, size_t n, double sums[FM_STEP_SUMS]);
 
+/* Tests only: use no form wider than `widest` (0: the portable SSE2 one,
+ * 1: up to AVX2, 2: up to AVX-512, the default) from now on; returns the
+ * form the sums now take on this CPU (0, 1 or 2), so that a test can run
+ * every form the CPU has. */
+int fm_test_reduce_widest_form(int widest);
+
 /* 1 when every v[i] is finite (no Inf, no NaN). Reads the exponent bits with
  * integer operations, so the loop vectorises and never stops early: a
  * whole-data check before training costs a fraction of one step. */

@@ -1,7 +1,7 @@
 /* The bodies of the lane sums (core/reduce.h), written once for any vector
  * width and included by core/reduce.c once per width, with
  *   LANE_VEC    a GCC vector of LANE_WIDTH doubles,
- *   LANE_WIDTH  8 or 4, so that FM_REDUCE_LANES / LANE_WIDTH vectors hold
+ *   LANE_WIDTH  8, 4 or 2, so that FM_REDUCE_LANES / LANE_WIDTH vectors hold
  *               the 16 lanes (lane k in element k of their memory image),
  *   LANE_NAME   the suffix of the functions defined.
  * A body receives its load (16 floats as doubles into the lanes) as a

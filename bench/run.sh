@@ -95,7 +95,11 @@ fi
 FANN_TRAIN=${FANN_TRAIN:-none}
 
 if [ "$CORETYPE" = auto ]; then
-    CORETYPE=$(env -u OPENBLAS_CORETYPE "$BENCH_TRAIN" --blas-kernels)
+    CORETYPE=$(env -u OPENBLAS_CORETYPE "$BENCH_TRAIN" --blas-kernels) || {
+        echo "bench/run.sh: $BENCH_TRAIN cannot say which OpenBLAS kernels to use (--blas-kernels);" \
+            "rebuild it, or set BENCH_CORETYPE" >&2
+        exit 2
+    }
 fi
 if [ "$CORETYPE" = default ]; then
     unset OPENBLAS_CORETYPE

@@ -26,7 +26,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const size_t LENGTHS[] = {0, 1, 7, 15, 16, 17, 31, 32, 33, 1000, 4099, 131072};
+enum { MAX_LENGTH = 131072 };
+static const size_t LENGTHS[] = {0, 1, 7, 15, 16, 17, 31, 32, 33, 1000, 4099, MAX_LENGTH};
+
+/* Room for the longest of LENGTHS. */
+static float *buffer(void)
+{
+    float *v = malloc(MAX_LENGTH * sizeof *v);
+    assert_non_null(v);
+    return v;
+}
 
 static void fill(float *v, size_t n, fm_rng *rng)
 {
@@ -44,9 +53,7 @@ static void assert_close(double got, long double want, long double scale, const 
 static void test_sums_match_reference(void **state)
 {
     (void)state;
-    float *a = malloc(131072 * sizeof *a), *b = malloc(131072 * sizeof *b);
-    assert_non_null(a);
-    assert_non_null(b);
+    float *a = buffer(), *b = buffer();
     fm_rng rng;
     fm_rng_seed(&rng, 99);
     for (size_t k = 0; k < sizeof LENGTHS / sizeof LENGTHS[0]; k++) {
@@ -121,11 +128,7 @@ static void assert_same_bits(double got, double want, const char *what, size_t n
 
 static void check_lanes(void)
 {
-    size_t cap = 131072;
-    float *a = malloc(cap * sizeof *a), *b = malloc(cap * sizeof *b), *g = malloc(cap * sizeof *g);
-    assert_non_null(a);
-    assert_non_null(b);
-    assert_non_null(g);
+    float *a = buffer(), *b = buffer(), *g = buffer();
     fm_rng rng;
     fm_rng_seed(&rng, 7);
     for (size_t k = 0; k < sizeof LENGTHS / sizeof LENGTHS[0]; k++) {

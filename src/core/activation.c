@@ -414,7 +414,7 @@ FM_HOT_LOOP void fm_act_backward(const fm_activation *act, const float *z, const
         for (size_t i = 0; i < n; i++) {
             float x = z[i], g = grad_a[i];
             int pos = x > 0.0f;
-            float neg = g * alpha * fm_fast_expf_nonpos(fm_select_(pos, 0.0f, x));
+            float neg = g * alpha * fm_fast_expf_to89(fm_select_(pos, 0.0f, x));
             grad_z[i] = fm_select_(pos, g, neg);
         }
         break;
@@ -423,7 +423,7 @@ FM_HOT_LOOP void fm_act_backward(const fm_activation *act, const float *z, const
         for (size_t i = 0; i < n; i++) {
             float x = z[i];
             int pos = x > 0.0f;
-            float neg = lambda_alpha * fm_fast_expf_nonpos(fm_select_(pos, 0.0f, x));
+            float neg = lambda_alpha * fm_fast_expf_to89(fm_select_(pos, 0.0f, x));
             grad_z[i] = grad_a[i] * fm_select_(pos, lambda, neg);
         }
         break;

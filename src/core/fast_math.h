@@ -85,14 +85,15 @@ static inline float fm_exp_reduce_(float x, uint32_t *kb, float *q)
     return r;
 }
 
-/* e^x, <= 1 ulp; e^x > FLT_MAX gives +inf, e^-inf = 0, NaN gives NaN. */
-static inline float fm_fast_expf(float x)
+/* e^x for x <= 89, -inf and NaN: fm_fast_expf without its upper clamp. The
+ * derivative kernels call it directly, since their arguments (e^min(z, 0),
+ * e^-|z|, e^-2|z|) are never positive. */
+static inline float fm_fast_expf_to89(float x)
 {
-    /* Above 89 the result is +inf anyway (ln FLT_MAX = 88.72), below -104 it is 0
-     * (e^-104 < 2^-150): the clamps keep k in [-150, 129]. Written as selects (x < lo fails for NaN)
-     * so that NaN goes through (fmaxf/fminf would drop it). */
+    /* Below -104 the result is 0 (e^-104 < 2^-150): with the caller's x <= 89
+     * the clamp keeps k in [-150, 129]. Written as a select (x < lo fails for
+     * NaN) so that NaN goes through (fmaxf would drop it). */
     x = fm_select_(x < -104.0f, -104.0f, x);
-    x = fm_select_(x > 89.0f, 89.0f, x);
     uint32_t kb;
     float q;
     float r = fm_exp_reduce_(x, &kb, &q);
@@ -106,19 +107,18 @@ static inline float fm_fast_expf(float x)
     return ((1.0f + p) * fm_pow2_biased_(kb1)) * fm_pow2_biased_(kb2);
 }
 
-/* fm_fast_expf(x) for x <= 0, -inf and NaN, the same bits, without the
- * upper clamp: the derivative kernels' exponentials (e^min(z, 0), e^-|z|,
- * e^-2|z|) all have such arguments. */
-static inline float fm_fast_expf_nonpos(float x)
+/* e^x, <= 1 ulp; e^x > FLT_MAX gives +inf, e^-inf = 0, NaN gives NaN. Above
+ * 89 the result is +inf anyway (ln FLT_MAX = 88.72). */
+static inline float fm_fast_expf(float x) { return fm_fast_expf_to89(fm_select_(x > 89.0f, 89.0f, x)); }
+
+/* 2^k - 1 + 2^k r + 2^k r^2 q, the expm1 of x = k ln2 + r for k <= 30
+ * (kb = k + 127): 2^k r is exact, 2^k - 1 too for k <= 24, and their sum is
+ * exact for |k| <= 1, where cancellation would hurt; for larger |k| the sum
+ * is dominated by 2^k - 1 and its rounding costs at most half an ulp. */
+static inline float fm_expm1_scaled_(float r, float r2q, uint32_t kb)
 {
-    x = fm_select_(x < -104.0f, -104.0f, x);
-    uint32_t kb;
-    float q;
-    float r = fm_exp_reduce_(x, &kb, &q);
-    float p = r + r * r * q;
-    uint32_t kb1 = (kb + 127u) >> 1;
-    uint32_t kb2 = kb + 127u - kb1;
-    return ((1.0f + p) * fm_pow2_biased_(kb1)) * fm_pow2_biased_(kb2);
+    float s = fm_pow2_biased_(kb);
+    return ((s - 1.0f) + s * r) + s * r2q;
 }
 
 /* e^x - 1, <= 1.5 ulp (relative accuracy near 0: expm1(x) = x for tiny x,
@@ -135,13 +135,9 @@ static inline float fm_fast_expm1f(float x)
     float q;
     float r = fm_exp_reduce_(xc, &kb, &q);
     float r2q = r * r * q;
-    /* x <= 20: 2^k r is exact, 2^k - 1 too for k <= 24, and their sum is exact
-     * for |k| <= 1, where cancellation would hurt; for larger |k| the sum is
-     * dominated by 2^k - 1 and its rounding costs at most half an ulp.
-     * kbs clamps k to <= 30 so that the scale stays finite for the unused lanes. */
-    uint32_t kbs = kb > 157u ? 157u : kb;
-    float s = fm_pow2_biased_(kbs);
-    float small = ((s - 1.0f) + s * r) + s * r2q;
+    /* x <= 20 (k <= 29); kb clamped to k <= 30 so that the scale stays finite
+     * for the lanes that take the other path. */
+    float small = fm_expm1_scaled_(r, r2q, kb > 157u ? 157u : kb);
     uint32_t kb1 = (kb + 127u) >> 1;
     uint32_t kb2 = kb + 127u - kb1;
     float big = ((1.0f + (r + r2q)) * fm_pow2_biased_(kb1)) * fm_pow2_biased_(kb2);
@@ -159,10 +155,8 @@ static inline float fm_fast_expm1f_to20(float x)
     uint32_t kb;
     float q;
     float r = fm_exp_reduce_(xc, &kb, &q);
-    /* k <= 29: 2^k is normal and finite; the rest as in fm_fast_expm1f. */
-    float s = fm_pow2_biased_(kb);
-    float small = ((s - 1.0f) + s * r) + s * (r * r * q);
-    return fm_select_(x == 0.0f, x, small);
+    /* k <= 29: 2^k is normal and finite; x == 0 as in fm_fast_expm1f. */
+    return fm_select_(x == 0.0f, x, fm_expm1_scaled_(r, r * r * q, kb));
 }
 
 /* Logistic sigmoid 1 / (1 + e^-z), stable for both signs (from e = e^-|z|
@@ -172,7 +166,7 @@ static inline float fm_fast_expm1f_to20(float x)
  * as accurate (no cancellation). */
 static inline float fm_fast_sigmoid2(float z, float *comp)
 {
-    float e = fm_fast_expf_nonpos(-fabsf(z));
+    float e = fm_fast_expf_to89(-fabsf(z));
     float d = 1.0f + e;
     int pos = z >= 0.0f;
     *comp = fm_select_(pos, e, 1.0f) / d;
@@ -181,14 +175,14 @@ static inline float fm_fast_sigmoid2(float z, float *comp)
 
 static inline float fm_fast_sigmoid(float z)
 {
-    float e = fm_fast_expf_nonpos(-fabsf(z));
+    float e = fm_fast_expf_to89(-fabsf(z));
     return fm_select_(z >= 0.0f, 1.0f, e) / (1.0f + e);
 }
 
 /* sigmoid'(z) = e / (1 + e)^2 with e = e^-|z|: symmetric, no cancellation. */
 static inline float fm_fast_sigmoid_deriv(float z)
 {
-    float e = fm_fast_expf_nonpos(-fabsf(z));
+    float e = fm_fast_expf_to89(-fabsf(z));
     float d = 1.0f / (1.0f + e);
     return e * d * d;
 }
@@ -211,7 +205,7 @@ static inline float fm_fast_tanhf(float z)
  * for large |z| (where 1 - t^2 loses every digit); +-inf -> 0, NaN -> NaN. */
 static inline float fm_fast_tanh_deriv(float z)
 {
-    float e = fm_fast_expf_nonpos(-2.0f * fabsf(z));
+    float e = fm_fast_expf_to89(-2.0f * fabsf(z));
     float d = 1.0f / (1.0f + e);
     return 4.0f * e * d * d;
 }
